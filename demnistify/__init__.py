@@ -1,0 +1,1 @@
+"""deMNISTify: live recognition of multi-digit handwritten numbers, backed by MLflow."""

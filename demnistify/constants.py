@@ -1,0 +1,45 @@
+"""Project-wide constants: image geometry, classes, registry names and default locations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Image geometry, exactly as MNIST was made: the digit fits a 20x20 box and its center of
+# mass sits at the center of a 28x28 image.
+IMAGE_SIZE = 28
+DIGIT_BOX = 20
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+NUM_CLASSES = 10
+CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
+# Stroke width, in 28x28 pixels, that MNIST digits have on average; strokes are rendered
+# at this width so that a thick marker and a thin pen give the same model input.
+MNIST_STROKE_WIDTH = 2.2
+
+# Tracking and registry.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENT_NAME = "demnistify"
+MODEL_NAME = "demnistify-cnn"
+CHAMPION_ALIAS = "champion"
+DEFAULT_TRACKING_URI = f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+DEFAULT_ARTIFACT_ROOT = (REPO_ROOT / "mlruns").as_uri()
+DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
+
+# Data.
+DEFAULT_DATA_DIRS = (REPO_ROOT / "data" / "mnist", REPO_ROOT.parent / "shared" / "data" / "mnist")
+MNIST_MIRRORS = (
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+)
+# SHA-256 of the decompressed IDX files of the original distribution.
+MNIST_FILES = {
+    "train_images": ("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train_labels": ("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "test_images": ("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "test_labels": ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+
+# Serving.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+PROTOCOL_VERSION = 1
+DEFAULT_POLL_SECONDS = 3.0

@@ -1,0 +1,42 @@
+"""Value types shared by every pipeline stage: drawings in, recognitions out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+# A classifier takes a batch of normalized digits, shape (N, 28, 28), float32 in [0, 1]
+# with ink high, and returns class probabilities of shape (N, 10). Training, evaluation
+# and serving all pass their model in through this one signature.
+Classifier = Callable[[np.ndarray], np.ndarray]
+
+# A box in canvas pixels: x, y, width, height.
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Digit:
+    """One recognized digit: its label, how sure the model is, and where it is."""
+
+    label: int
+    confidence: float
+    candidates: tuple[tuple[int, float], ...]
+    box: Box
+    unsure: bool
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """The recognized number: text with one line per row, and every digit."""
+
+    text: str
+    lines: tuple[str, ...]
+    digits: tuple[Digit, ...]
+
+    @classmethod
+    def empty(cls) -> "Recognition":
+        """The recognition of an empty canvas: no text, never a guess."""
+        return cls(text="", lines=(), digits=())

@@ -1,0 +1,94 @@
+"""Augmentation that makes MNIST look like digits drawn on a canvas, then normalizes them like serving does."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import keras
+import numpy as np
+
+from pipeline import normalize_digit
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Ranges of the random distortions; each sample draws its own values."""
+
+    rotation_degrees: float = 12.0
+    scale_range: tuple[float, float] = (0.8, 1.15)
+    aspect_range: tuple[float, float] = (0.8, 1.2)
+    shear: float = 0.3
+    thickness_probability: float = 0.5
+    placement_shift: float = 1.5
+    placement_probability: float = 0.3
+
+
+def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
+    """Distort one 28x28 uint8 MNIST digit and normalize it exactly as the pipeline does."""
+    distorted = _random_affine(image, rng, settings)
+    if rng.random() < settings.thickness_probability:
+        distorted = _random_thickness(distorted, rng)
+    normalized = normalize_digit(distorted)
+    if rng.random() < settings.placement_probability:
+        normalized = _placement_quirk(normalized, rng, settings.placement_shift)
+    return normalized
+
+
+def _random_affine(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
+    # Work at twice the resolution so that rotation and shear keep thin strokes smooth.
+    large = cv2.resize(image, (56, 56), interpolation=cv2.INTER_LINEAR)
+    angle = math.radians(rng.uniform(-settings.rotation_degrees, settings.rotation_degrees))
+    scale = rng.uniform(*settings.scale_range)
+    aspect = rng.uniform(*settings.aspect_range)
+    shear = rng.uniform(-settings.shear, settings.shear)
+    cos, sin = math.cos(angle), math.sin(angle)
+    linear = np.array([[cos, -sin], [sin, cos]]) @ np.array([[scale * aspect, shear], [0.0, scale]])
+    center = np.array([28.0, 28.0])
+    matrix = np.hstack([linear, (center - linear @ center)[:, None]])
+    # The canvas is larger than the digit so that nothing is cut off; normalization crops.
+    return cv2.warpAffine(large, matrix, (56, 56), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _random_thickness(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # People draw with thin pens and bold markers; dilation and erosion mimic both.
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(rng.integers(2, 5)),) * 2)
+    if rng.random() < 0.5:
+        return cv2.dilate(image, kernel)
+    thinned = cv2.erode(image, kernel)
+    return thinned if thinned.max() > 64 else image
+
+
+def _placement_quirk(image: np.ndarray, rng: np.random.Generator, max_shift: float) -> np.ndarray:
+    # Segmentation of a live drawing is never perfect: shift the digit off its center a little.
+    shift_x, shift_y = rng.uniform(-max_shift, max_shift, size=2)
+    matrix = np.float32([[1, 0, shift_x], [0, 1, shift_y]])
+    return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled, freshly augmented batches of (N, 28, 28, 1) float32 digits, new every epoch."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                 settings: AugmentSettings = AugmentSettings(), **kwargs):
+        super().__init__(**kwargs)
+        if len(images) != len(labels) or len(images) == 0 or batch_size < 1:
+            raise ValueError(f"Need matching, non-empty images and labels and batch_size >= 1.")
+        self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.seed, self.settings, self.epoch = seed, settings, 0
+        self.order = np.random.default_rng([seed, 0]).permutation(len(images))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        # Seeding by (seed, epoch, batch) keeps runs reproducible whatever the worker order.
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        batch = np.stack([augment_digit(self.images[i], rng, self.settings) for i in picked])
+        return batch[..., None], self.labels[picked]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.images))

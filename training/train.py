@@ -1,0 +1,194 @@
+"""Training entry point: `TrainConfig` in, a tracked run and a registered (maybe promoted) version out."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+
+from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
+from training import tracking
+from training.augment import AugmentedBatches
+from training.data import Mnist, default_data_dir, load_mnist
+from training.evaluate import evaluate, sequence_metrics, to_model_input
+from training.inference import make_classifier
+from training.model import build_model, compile_model
+from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
+from training.registry import ModelRef, connect, get_alias, promote
+
+logger = logging.getLogger(__name__)
+
+# The profiles were timed on the 2-core reference machine (see README, "Training").
+PROFILES: dict[str, dict] = {
+    "quick": {"epochs": 3, "learning_rate": 3e-3, "sequence_cases": 100},
+    "full": {"epochs": 16, "learning_rate": 2e-3, "sequence_cases": 200},
+}
+PROMOTE_MODES = ("auto", "never")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; every field is logged as a run parameter."""
+
+    profile: str = "full"
+    epochs: int = 16
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    model_width: int = 32
+    dropout_rate: float = 0.4
+    augment: bool = True
+    validation_fraction: float = 0.1
+    train_limit: int | None = None
+    test_limit: int | None = None
+    sequence_cases: int = 200
+    seed: int = 42
+    promote: str = "auto"
+    data_dir: str | None = None
+    tracking_uri: str | None = None
+    model_name: str = MODEL_NAME
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {self.profile!r}.")
+        if self.promote not in PROMOTE_MODES:
+            raise ValueError(f"promote must be one of {PROMOTE_MODES}, got {self.promote!r}.")
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0.")
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise ValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}.")
+
+    @classmethod
+    def for_profile(cls, profile: str = "full", **overrides) -> "TrainConfig":
+        """The profile's settings, with every override that is not None on top."""
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}.")
+        chosen = {key: value for key, value in overrides.items() if value is not None}
+        return cls(profile=profile, **{**PROFILES[profile], **chosen})
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run produced."""
+
+    run_id: str
+    model: ModelRef
+    promoted: bool
+    test_accuracy: float
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class Splits:
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def split_data(data: Mnist, config: TrainConfig) -> Splits:
+    """Carve a seeded validation split from the training images; the test set stays untouched."""
+    order = np.random.default_rng(config.seed).permutation(len(data.train_images))
+    if config.train_limit:
+        order = order[: config.train_limit]
+    val_count = max(1, int(round(len(order) * config.validation_fraction)))
+    val, train = order[:val_count], order[val_count:]
+    test = slice(0, config.test_limit) if config.test_limit else slice(None)
+    return Splits(data.train_images[train], data.train_labels[train], data.train_images[val],
+                  data.train_labels[val], data.test_images[test], data.test_labels[test])
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train, evaluate, log everything to MLflow, register the model and apply the promotion rule."""
+    started = time.monotonic()
+    keras.utils.set_random_seed(config.seed)
+    data_dir = config.data_dir or str(default_data_dir())
+    splits = split_data(load_mnist(data_dir), config)
+    tracking.configure_tracking(config.tracking_uri)
+    params = {**asdict(config), "data_dir": data_dir, "tracking_uri": None, "train_size": len(splits.train_labels),
+              "val_size": len(splits.val_labels), "test_size": len(splits.test_labels)}
+    with tracking.tracked_run(f"{config.profile}-{time.strftime('%Y%m%d-%H%M%S')}", params,
+                              {"profile": config.profile}) as run:
+        tracking.log_dataset(splits.train_images, splits.train_labels, "mnist-train", data_dir, "training")
+        tracking.log_dataset(splits.val_images, splits.val_labels, "mnist-validation", data_dir, "validation")
+        tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", data_dir, "testing")
+        model = _fit(config, splits)
+        test_accuracy = _evaluate_and_log(model, splits, config, started)
+        ref = tracking.log_and_register_model(model, to_model_input(splits.test_images[:2]), config.model_name,
+                                              test_accuracy)
+        promoted = _promote_or_roll_back(ref, config)
+    return TrainResult(run.info.run_id, ref, promoted, test_accuracy, time.monotonic() - started)
+
+
+def _fit(config: TrainConfig, splits: Splits) -> keras.Model:
+    model = build_model(width=config.model_width, dropout_rate=config.dropout_rate)
+    steps_per_epoch = -(-len(splits.train_labels) // config.batch_size)
+    compile_model(model, config.learning_rate, steps_per_epoch * config.epochs, warmup_steps=steps_per_epoch // 2)
+    tracking.log_text(_summary(model), "model_summary.txt")
+    # Augmented batches are built in a worker thread while TensorFlow trains on the previous ones.
+    batches = (AugmentedBatches(splits.train_images, splits.train_labels, config.batch_size, config.seed, workers=1)
+               if config.augment else None)
+    fit_started = time.monotonic()
+    history = model.fit(
+        batches if batches is not None else to_model_input(splits.train_images),
+        None if batches is not None else splits.train_labels,
+        batch_size=None if batches is not None else config.batch_size,
+        epochs=config.epochs,
+        validation_data=(to_model_input(splits.val_images), splits.val_labels),
+        callbacks=[tracking.EpochMetricsLogger()],
+        # A progress bar on a terminal, one line per epoch in logs and CI.
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    tracking.log_metrics({"fit_seconds": time.monotonic() - fit_started})
+    tracking.log_figures({"learning_curves.png": learning_curves_figure(history.history)})
+    return model
+
+
+def _summary(model: keras.Model) -> str:
+    lines = io.StringIO()
+    model.summary(print_fn=lambda line, **_: lines.write(line + "\n"))
+    return lines.getvalue()
+
+
+def _evaluate_and_log(model: keras.Model, splits: Splits, config: TrainConfig, started: float) -> float:
+    result = evaluate(model, splits.test_images, splits.test_labels)
+    predictions = result.probabilities.argmax(axis=1)
+    metrics = {"test_loss": result.loss, "test_accuracy": result.accuracy}
+    if config.sequence_cases:
+        metrics |= sequence_metrics(make_classifier(model), splits.test_images, splits.test_labels,
+                                    config.sequence_cases)
+    metrics["wall_seconds"] = time.monotonic() - started
+    tracking.log_metrics(metrics)
+    tracking.log_figures({
+        "confusion_matrix.png": confusion_figure(confusion_matrix(splits.test_labels, predictions)),
+        "misclassified.png": misclassified_figure(splits.test_images, splits.test_labels, result.probabilities),
+    })
+    logger.info("Test accuracy %.4f; %s", result.accuracy, metrics)
+    return result.accuracy
+
+
+def _promote_or_roll_back(ref: ModelRef, config: TrainConfig) -> bool:
+    # A run that fails after registering must leave the registry as it found it.
+    try:
+        return _apply_promotion_rule(ref, config)
+    except BaseException:
+        tracking.delete_version(ref)
+        raise
+
+
+def _apply_promotion_rule(ref: ModelRef, config: TrainConfig) -> bool:
+    if config.promote == "never":
+        return False
+    client = connect(config.tracking_uri)
+    champion = get_alias(client, config.model_name, CHAMPION_ALIAS)
+    if champion is not None and (champion.test_accuracy or 0.0) >= (ref.test_accuracy or 0.0):
+        return False
+    promote(client, ref.version, config.model_name, CHAMPION_ALIAS)
+    return True
+
