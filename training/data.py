@@ -15,6 +15,7 @@ import numpy as np
 from demnistify.constants import DEFAULT_DATA_DIRS, MNIST_FILES, MNIST_MIRRORS
 
 IDX_MAGIC = {2049: 1, 2051: 3}  # labels have one dimension, images three.
+NPZ_KEYS = {"train_images": "x_train", "train_labels": "y_train", "test_images": "x_test", "test_labels": "y_test"}
 
 
 class DataError(RuntimeError):
@@ -105,11 +106,10 @@ def parse_idx(content: bytes, source: str = "<bytes>") -> np.ndarray:
 def _load_npz(path: Path) -> Mnist:
     try:
         with np.load(path) as archive:
-            arrays = {key: archive[f"x_{key.split('_')[0]}" if key.endswith("images") else f"y_{key.split('_')[0]}"]
-                      for key in MNIST_FILES}
+            arrays = {key: archive[npz_key] for key, npz_key in NPZ_KEYS.items()}
     except (OSError, KeyError, ValueError) as error:
         raise DataError(f"{path} is not a readable Keras mnist.npz ({error}).") from error
-    for key, (name, digest) in MNIST_FILES.items():
+    for key, (_, digest) in MNIST_FILES.items():
         _check_npz_array(path, key, arrays[key], digest)
     return Mnist(**{key: value.astype(np.uint8) for key, value in arrays.items()})
 
@@ -132,20 +132,22 @@ def download_mnist(data_dir: Path | str | None = None, mirrors: tuple[str, ...] 
         target = directory / f"{name}.gz"
         if target.is_file() and hashlib.sha256(_read_bytes(target)).hexdigest() == digest:
             continue
-        _download_first(mirrors, f"{name}.gz", target)
-        _load_idx_file(directory, name, digest)
+        _download_verified(mirrors, name, digest, target)
     return directory
 
 
-def _download_first(mirrors: tuple[str, ...], filename: str, target: Path) -> None:
+def _download_verified(mirrors: tuple[str, ...], name: str, digest: str, target: Path) -> None:
+    # A mirror that serves an altered file is skipped like one that is down.
     errors = []
     for mirror in mirrors:
         try:
-            _download(mirror + filename, target)
+            _download(f"{mirror}{name}.gz", target)
+            _load_idx_file(target.parent, name, digest)
             return
-        except OSError as error:
+        except (OSError, DataError) as error:
             errors.append(f"{mirror}: {error}")
-    raise DataError(f"Could not download {filename}: " + "; ".join(errors))
+            target.unlink(missing_ok=True)
+    raise DataError(f"Could not download a verified {name}.gz: " + "; ".join(errors))
 
 
 def _download(url: str, target: Path) -> None:

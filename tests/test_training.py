@@ -1,0 +1,143 @@
+"""Training against a real SQLite MLflow store: the run, its logs, the registry and promotion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
+from tests.conftest import small_config
+
+pytestmark = pytest.mark.slow
+
+
+def run_of(store):
+    client = MlflowClient(tracking_uri=store.tracking_uri)
+    return client, client.get_run(store.result.run_id)
+
+
+def test_run_logs_params_metrics_dataset_and_tags(trained_store):
+    client, run = run_of(trained_store)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["epochs"] == "2" and run.data.params["model_width"] == "16"
+    assert run.data.params["profile"] == "quick" and run.data.tags["profile"] == "quick"
+    assert len(run.data.tags["git_commit"]) in (40, len("unknown"))
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [metric.step for metric in history] == [1, 2]
+    for name in ("train_loss", "train_accuracy", "val_loss", "test_loss", "test_accuracy", "wall_seconds"):
+        assert name in run.data.metrics, name
+    assert 0.9 < run.data.metrics["test_accuracy"] <= 1.0
+    contexts = {dataset.tags[0].value for dataset in run.inputs.dataset_inputs}
+    assert contexts == {"training", "validation", "testing"}
+    digests = {dataset.dataset.digest for dataset in run.inputs.dataset_inputs}
+    assert len(digests) == 3
+
+
+def test_run_logs_pictures_and_summary(trained_store):
+    client, run = run_of(trained_store)
+    names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert {"confusion_matrix.png", "misclassified.png", "learning_curves.png", "model_summary.txt"} <= names
+    path = client.download_artifacts(run.info.run_id, "confusion_matrix.png")
+    with open(path, "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_is_registered_promoted_and_predicts_from_the_alias(trained_store, mnist):
+    from training.registry import load_classifier
+
+    client = MlflowClient(tracking_uri=trained_store.tracking_uri, registry_uri=trained_store.tracking_uri)
+    version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
+    assert version.version == trained_store.result.model.version
+    assert version.run_id == trained_store.result.run_id
+    ref, classify = load_classifier(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}", trained_store.tracking_uri)
+    probabilities = classify(mnist.test_images[:200].astype(np.float32) / 255)
+    assert probabilities.shape == (200, 10)
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+    assert (probabilities.argmax(axis=1) == mnist.test_labels[:200]).mean() > 0.9
+
+
+def test_logged_model_has_signature_and_input_example(trained_store):
+    import mlflow.models
+
+    client = MlflowClient(tracking_uri=trained_store.tracking_uri, registry_uri=trained_store.tracking_uri)
+    source = client.get_model_version_download_uri(MODEL_NAME, trained_store.result.model.version)
+    info = mlflow.models.get_model_info(source)
+    assert info.signature.inputs.inputs[0].shape == (-1, 28, 28, 1)
+    assert info.saved_input_example_info is not None
+
+
+@pytest.fixture(scope="module")
+def own_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("promotion")
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def test_auto_promotion_obeys_the_rule_both_ways(own_store, mnist_dir, capsys):
+    from demnistify.cli import main
+    from training.registry import connect, get_alias
+    from training.train import train
+
+    tiny = dict(model_width=8, test_limit=500)
+    weak = train(small_config(own_store, mnist_dir, train_limit=500, epochs=1, **tiny))
+    strong = train(small_config(own_store, mnist_dir, train_limit=6000, epochs=1, **tiny))
+    weaker = train(small_config(own_store, mnist_dir, train_limit=500, epochs=1, seed=7, **tiny))
+    assert strong.test_accuracy > max(weak.test_accuracy, weaker.test_accuracy)
+    assert weak.promoted and strong.promoted and not weaker.promoted
+    assert get_alias(connect(own_store)).version == strong.model.version
+
+    never = train(small_config(own_store, mnist_dir, train_limit=6000, epochs=2, promote="never", **tiny))
+    assert not never.promoted and get_alias(connect(own_store)).version == strong.model.version
+
+    assert main(["promote", weak.model.version, "--tracking-uri", own_store]) == 0
+    assert get_alias(connect(own_store)).version == weak.model.version
+    assert main(["models", "--tracking-uri", own_store]) == 0
+    listing = capsys.readouterr().out
+    assert f"{weak.model.version}  {weak.test_accuracy:8.4f}  champion" in listing
+    assert main(["promote", "99", "--tracking-uri", own_store]) == 2
+    assert "no version 99" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("interruption, status", [(RuntimeError("disk full"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
+def test_a_failing_run_is_marked_and_registers_nothing(tmp_path, mnist_dir, monkeypatch, interruption, status):
+    import training.train
+    from training.train import train
+
+    def broken(*args, **kwargs):
+        raise interruption
+
+    monkeypatch.setattr(training.train, "evaluate", broken)
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(type(interruption)):
+        train(small_config(tracking_uri, mnist_dir, train_limit=500, epochs=1, model_width=8))
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("demnistify").experiment_id])
+    assert [run.info.status for run in runs] == [status]
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def test_a_failure_after_registration_rolls_the_version_back(tmp_path, mnist_dir, monkeypatch):
+    import training.train
+    from training.train import train
+
+    def registry_down(*args, **kwargs):
+        raise ConnectionError("registry went away")
+
+    monkeypatch.setattr(training.train, "promote", registry_down)
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ConnectionError):
+        train(small_config(tracking_uri, mnist_dir, train_limit=500, epochs=1, model_width=8))
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def test_config_rejects_bad_values():
+    from training.train import TrainConfig
+
+    with pytest.raises(ValueError, match="profile"):
+        TrainConfig.for_profile("huge")
+    with pytest.raises(ValueError, match="promote"):
+        TrainConfig.for_profile("quick", promote="sometimes")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig.for_profile("quick", epochs=0)
+    assert TrainConfig.for_profile("quick", epochs=None).epochs == 3
