@@ -10,7 +10,7 @@ import sys
 
 # Each module exposes `register(subparsers)`, adding its subcommands with a `handler`
 # default that takes the parsed arguments and returns an exit status.
-COMMAND_MODULES = ("training.cli",)
+COMMAND_MODULES = ("training.cli", "serving.cli", "serving.client_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

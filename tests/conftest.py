@@ -46,10 +46,10 @@ class TrainedStore:
 
 
 def small_config(tracking_uri: str, data_dir: Path, **overrides):
-    """A fast training config: a narrow CNN on a slice of MNIST, good to about 97 %."""
+    """A fast training config: a narrow CNN on a slice of MNIST, good to about 97.5 % (~40 s)."""
     from training.train import TrainConfig
 
-    settings = dict(epochs=2, train_limit=12000, test_limit=1000, model_width=16, augment=False,
+    settings = dict(epochs=3, train_limit=20000, test_limit=1000, model_width=16, augment=True,
                     sequence_cases=0, tracking_uri=tracking_uri, data_dir=str(data_dir))
     return TrainConfig.for_profile("quick", **{**settings, **overrides})
 

@@ -16,17 +16,21 @@ from pipeline import normalize_digit
 class AugmentSettings:
     """Ranges of the random distortions; each sample draws its own values."""
 
-    rotation_degrees: float = 12.0
-    scale_range: tuple[float, float] = (0.8, 1.15)
-    aspect_range: tuple[float, float] = (0.8, 1.2)
-    shear: float = 0.3
-    thickness_probability: float = 0.5
+    clean_probability: float = 0.15
+    rotation_degrees: float = 10.0
+    scale_range: tuple[float, float] = (0.85, 1.1)
+    aspect_range: tuple[float, float] = (0.85, 1.15)
+    shear: float = 0.25
+    thickness_probability: float = 0.4
     placement_shift: float = 1.5
     placement_probability: float = 0.3
 
 
 def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
     """Distort one 28x28 uint8 MNIST digit and normalize it exactly as the pipeline does."""
+    if rng.random() < settings.clean_probability:
+        # Some untouched digits keep the model sharp on clean, centered input.
+        return image.astype(np.float32) / 255.0
     distorted = _random_affine(image, rng, settings)
     if rng.random() < settings.thickness_probability:
         distorted = _random_thickness(distorted, rng)

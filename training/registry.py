@@ -69,12 +69,17 @@ def get_alias(client: MlflowClient, name: str = MODEL_NAME, alias: str = CHAMPIO
         raise RegistryError(f"Registry unreachable while resolving {name}@{alias}: {error}") from error
 
 
-def resolve(client: MlflowClient, model_uri: str) -> ModelRef:
-    """Resolve `models:/NAME@ALIAS` or `models:/NAME/VERSION` to one version, or raise RegistryError."""
+def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
+    """(name, alias, version) of `models:/NAME@ALIAS` or `models:/NAME/VERSION`; RegistryError otherwise."""
     match = _MODEL_URI.match(model_uri)
     if not match:
         raise RegistryError(f"Model URI {model_uri!r} must look like models:/NAME@ALIAS or models:/NAME/VERSION.")
-    name, alias, version = match["name"], match["alias"], match["version"]
+    return match["name"], match["alias"], match["version"]
+
+
+def resolve(client: MlflowClient, model_uri: str) -> ModelRef:
+    """Resolve `models:/NAME@ALIAS` or `models:/NAME/VERSION` to one version, or raise RegistryError."""
+    name, alias, version = parse_model_uri(model_uri)
     if alias:
         ref = get_alias(client, name, alias)
         if ref is None:

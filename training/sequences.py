@@ -1,0 +1,166 @@
+"""Synthetic multi-digit drawings made from MNIST digits traced into pen strokes, and their scoring."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from skimage.morphology import skeletonize
+
+from pipeline import Classifier, Recognition, recognize_strokes
+
+LAYOUTS = ("ordinary", "tight")
+# Digits are traced on a copy enlarged this much, so the skeleton follows curves smoothly.
+TRACE_UPSCALE = 2
+# The MNIST digit box is 20 px of the 28 px frame; a digit drawn `height` pixels tall is
+# scaled by height / DIGIT_BOX.
+DIGIT_BOX = 20.0
+HEIGHT_RANGE = (40.0, 160.0)
+MAX_DIGITS = 8
+# Gaps between neighbouring digits' ink, as fractions of the digit height; negative gaps
+# overlap the boxes, so "tight" drawings hold touching digits.
+GAPS = {"ordinary": (0.12, 0.8), "tight": (-0.12, 0.06)}
+NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+
+Recognizer = Callable[..., Recognition]
+
+
+@dataclass(frozen=True)
+class SequenceCase:
+    """One synthetic drawing of a number and the number it shows."""
+
+    strokes: tuple[np.ndarray, ...]
+    width: int
+    height: int
+    pen_width: float
+    text: str
+    layout: str
+
+
+def trace_digit(image: np.ndarray) -> list[np.ndarray]:
+    """Trace a 28x28 uint8 digit into pen strokes: polylines of (x, y) in the image's pixels."""
+    large = cv2.resize(image, None, fx=TRACE_UPSCALE, fy=TRACE_UPSCALE, interpolation=cv2.INTER_LINEAR)
+    skeleton = skeletonize(large > 100)
+    pixels = {(int(r), int(c)) for r, c in zip(*np.nonzero(skeleton))}
+    paths = _walk(pixels)
+    # Offsetting by half a pixel maps pixel centres of the enlarged copy back onto the original.
+    return [_simplify(np.array(path, dtype=np.float64)[:, ::-1] / TRACE_UPSCALE + 0.25) for path in paths]
+
+
+def _walk(pixels: set[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    # Walk every edge of the 8-connected skeleton graph once: first from line ends, then from
+    # junctions, then around closed loops (a 0 has neither ends nor junctions).
+    neighbours = {p: [(p[0] + dr, p[1] + dc) for dr, dc in NEIGHBOURS if (p[0] + dr, p[1] + dc) in pixels] for p in pixels}
+    used: set[frozenset] = set()
+    order = sorted(pixels, key=lambda p: (len(neighbours[p]) != 1, len(neighbours[p]) < 3, p))
+    paths = []
+    for start in order:
+        while any(frozenset((start, n)) not in used for n in neighbours[start]):
+            paths.append(_follow(start, neighbours, used))
+    isolated = [[p] for p in pixels if not neighbours[p]]
+    # Skeletons grow one-step spurs and triangles at junctions; a pen would not draw them.
+    long_paths = [path for path in paths if len(path) > 2]
+    return (long_paths or paths) + isolated
+
+
+def _follow(start, neighbours, used) -> list[tuple[int, int]]:
+    path, current = [start], start
+    while True:
+        free = [n for n in neighbours[current] if frozenset((current, n)) not in used]
+        if not free:
+            return path
+        # Prefer 4-connected steps so the walk does not cut the corners of the skeleton.
+        step = min(free, key=lambda n: abs(n[0] - current[0]) + abs(n[1] - current[1]))
+        used.add(frozenset((current, step)))
+        path.append(step)
+        current = step
+        if len(neighbours[current]) > 2 and current != start:
+            return path
+
+
+def _simplify(path: np.ndarray) -> np.ndarray:
+    if len(path) < 3:
+        return path
+    return cv2.approxPolyDP(path.astype(np.float32).reshape(-1, 1, 2), 0.3, False).reshape(-1, 2).astype(np.float64)
+
+
+def make_sequence_cases(images: np.ndarray, labels: np.ndarray, count: int, layout: str, seed: int) -> list[SequenceCase]:
+    """`count` drawings of 1-8 digits picked from `images` (MNIST test digits), reproducible by seed."""
+    if layout not in GAPS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
+    rng = np.random.default_rng([seed, LAYOUTS.index(layout)])
+    return [_make_case(images, labels, layout, rng) for _ in range(count)]
+
+
+def _make_case(images: np.ndarray, labels: np.ndarray, layout: str, rng: np.random.Generator) -> SequenceCase:
+    picks = rng.integers(0, len(images), size=int(rng.integers(1, MAX_DIGITS + 1)))
+    height = float(np.exp(rng.uniform(*np.log(HEIGHT_RANGE))))
+    pen = float(rng.uniform(2.0, max(2.5, min(14.0, 0.15 * height))))
+    slope, x, strokes = rng.uniform(-0.12, 0.12), 0.0, []
+    for index in picks:
+        scale = height / DIGIT_BOX * rng.uniform(0.9, 1.1)
+        digit = [line * scale for line in trace_digit(images[index])]
+        low, high = np.concatenate(digit).min(axis=0), np.concatenate(digit).max(axis=0)
+        baseline = slope * x + rng.normal(0.0, 0.04 * height)
+        offset = np.array([x - low[0], baseline - high[1]])
+        strokes += [line + offset for line in digit]
+        x += high[0] - low[0] + pen + rng.uniform(*GAPS[layout]) * height
+    return _place(strokes, pen, height, "".join(str(int(labels[i])) for i in picks), layout, rng)
+
+
+def _place(strokes: list[np.ndarray], pen: float, height: float, text: str, layout: str,
+           rng: np.random.Generator) -> SequenceCase:
+    low, high = np.concatenate(strokes).min(axis=0), np.concatenate(strokes).max(axis=0)
+    margin = rng.uniform(0.3, 1.0, size=2) * height + pen
+    shifted = tuple(line - low + margin for line in strokes)
+    size = np.ceil(high - low + 2 * margin).astype(int)
+    return SequenceCase(shifted, int(size[0]), int(size[1]), pen, text, layout)
+
+
+def evaluate_sequences(cases: Sequence[SequenceCase], classify: Classifier,
+                       recognizer: Recognizer = recognize_strokes) -> dict[str, float]:
+    """Sequence accuracy (whole number right), digit accuracy (1 - edit distance per digit), count errors."""
+    right = digits = distance = count_errors = 0
+    started = time.perf_counter()
+    for case in cases:
+        text = recognizer(case.strokes, case.width, case.height, classify, pen_width=case.pen_width).text
+        right += text == case.text
+        count_errors += len(text) != len(case.text)
+        digits += len(case.text)
+        distance += _edit_distance(text, case.text)
+    total = max(len(cases), 1)
+    return {
+        "sequence_accuracy": right / total,
+        "digit_accuracy": max(0.0, 1.0 - distance / max(digits, 1)),
+        "count_errors": count_errors,
+        "count_error_rate": count_errors / total,
+        "cases": len(cases),
+        "ms_per_drawing": 1000 * (time.perf_counter() - started) / total,
+    }
+
+
+def _edit_distance(first: str, second: str) -> int:
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, 1):
+        current = [i]
+        for j, b in enumerate(second, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1]
+
+
+def make_canvas_case(images: np.ndarray, labels: np.ndarray, digits: int, width: int, height: int,
+                     seed: int = 0) -> SequenceCase:
+    """One ordinary drawing of exactly `digits` digits, scaled to fill a width x height canvas."""
+    rng = np.random.default_rng([seed, digits])
+    while True:
+        case = _make_case(images, labels, "ordinary", rng)
+        if len(case.text) == digits:
+            break
+    factor = 0.9 * min(width / case.width, height / case.height)
+    offset = (np.array([width, height]) - factor * np.array([case.width, case.height])) / 2
+    strokes = tuple(line * factor + offset for line in case.strokes)
+    return SequenceCase(strokes, width, height, case.pen_width * factor, case.text, case.layout)
