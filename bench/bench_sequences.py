@@ -1,0 +1,126 @@
+"""Multi-digit benchmark: MNIST test digits traced into strokes and drawn as numbers, read by the
+pipeline and by the naive baseline; prints accuracy and speed per layout and writes JSON.
+
+    python bench/bench_sequences.py [--model-uri models:/demnistify-cnn@champion] [--cases 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from demnistify.constants import DEFAULT_MODEL_URI, NUM_CLASSES  # noqa: E402
+from pipeline import naive_recognize_strokes, recognize_strokes  # noqa: E402
+from training.sequences import LAYOUTS, evaluate_sequences, make_canvas_case, make_sequence_cases  # noqa: E402
+
+METHODS = {"pipeline": recognize_strokes, "naive": naive_recognize_strokes}
+SPEED_CANVAS = (1000, 400)
+SPEED_DIGITS = 8
+SPEED_TARGET_MS = 2.0
+
+
+def uniform_classifier(batch: np.ndarray) -> np.ndarray:
+    """A stand-in model that costs nothing, so timings cover everything but the CNN."""
+    return np.full((len(batch), NUM_CLASSES), 1.0 / NUM_CLASSES, dtype=np.float32)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help="registry URI of the model (default: champion)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument("--keras-model", default=None, help="a saved .keras file to use instead of the registry")
+    parser.add_argument("--cases", type=int, default=500, help="drawings per layout (default 500)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", default="bench/results/sequences.json", help="where to write the results")
+    return parser.parse_args(argv)
+
+
+def load_classifier(args: argparse.Namespace):
+    """The classifier and a name for it: a local Keras file, or the registry's model."""
+    if args.keras_model:
+        import keras
+
+        from training.inference import make_classifier
+
+        return make_classifier(keras.models.load_model(args.keras_model)), args.keras_model
+    from training.registry import load_classifier as load_registered
+
+    ref, classify = load_registered(args.model_uri, args.tracking_uri)
+    return classify, ref.uri
+
+
+def cpu_ms_per_drawing(recognizer, cases) -> float:
+    """Milliseconds per drawing for everything but the CNN (a free stand-in classifier)."""
+    started = time.perf_counter()
+    for case in cases:
+        recognizer(case.strokes, case.width, case.height, uniform_classifier, pen_width=case.pen_width)
+    return 1000 * (time.perf_counter() - started) / max(len(cases), 1)
+
+
+def speed_figure(images: np.ndarray, labels: np.ndarray, repeats: int = 300) -> dict[str, float]:
+    """Median milliseconds, CNN excluded, for one 1000x400 canvas holding 8 digits."""
+    case = make_canvas_case(images, labels, SPEED_DIGITS, *SPEED_CANVAS)
+    result = {}
+    for name, recognizer in METHODS.items():
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            recognizer(case.strokes, case.width, case.height, uniform_classifier, pen_width=case.pen_width)
+            times.append(1000 * (time.perf_counter() - started))
+        result[f"{name}_ms"] = statistics.median(times)
+    return result
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Build the cases, score both methods on each layout, and time them."""
+    from training.data import load_mnist
+
+    cv2.setNumThreads(1)
+    mnist = load_mnist()
+    classify, model_name = load_classifier(args)
+    rows = []
+    for layout in LAYOUTS:
+        cases = make_sequence_cases(mnist.test_images, mnist.test_labels, args.cases, layout, args.seed)
+        for method, recognizer in METHODS.items():
+            scores = evaluate_sequences(cases, classify, recognizer)
+            scores["cpu_ms_per_drawing"] = cpu_ms_per_drawing(recognizer, cases)
+            rows.append({"layout": layout, "method": method, **scores})
+    speed = speed_figure(mnist.test_images, mnist.test_labels)
+    return {"model": model_name, "cases_per_layout": args.cases, "seed": args.seed, "results": rows,
+            "speed_1000x400_8_digits": {**speed, "target_ms": SPEED_TARGET_MS}}
+
+
+def print_report(report: dict) -> None:
+    print(f"model: {report['model']}   cases per layout: {report['cases_per_layout']}")
+    print(f"{'layout':<10}{'method':<10}{'sequence acc':>14}{'digit acc':>11}{'count errors':>14}{'ms/drawing*':>13}")
+    for row in report["results"]:
+        print(f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{row['digit_accuracy']:>11.2%}"
+              f"{row['count_errors']:>14d}{row['cpu_ms_per_drawing']:>13.2f}")
+    speed = report["speed_1000x400_8_digits"]
+    print("* everything but the CNN, one core")
+    print(f"1000x400 canvas, 8 digits, CNN excluded, one core: pipeline {speed['pipeline_ms']:.2f} ms, "
+          f"naive {speed['naive_ms']:.2f} ms (target < {speed['target_ms']:.0f} ms)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = run(args)
+    print_report(report)
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""A drawing ready to segment: its labeled ink, pen width, and how to cut one digit out of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.normalize import normalize_digit, render_strokes_digit
+from pipeline.rasterize import draw_polylines
+from pipeline.segment import Blob, find_blobs
+from pipeline.split import MAX_DIGIT_WIDTH, MAX_STROKES, Lattice, Part, cut_positions, is_wide
+from pipeline.strokes import Polyline, clip_band
+from pipeline.types import Box
+
+# Strokes are labeled on a raster of at most this many pixels covering the drawing; a
+# finer raster would only make connected-component labeling slower.
+SEGMENT_PIXELS = 60_000
+# Raster values above this are ink for labeling: anti-aliased fringes do not join strokes.
+INK_THRESHOLD = 64
+# Pieces of strokes left by a cut that are shorter than this fraction of the digit height
+# belong to the neighbouring digit.
+SLIVER_FRACTION = 0.12
+# Blobs of fewer strokes than this, and wider than BAND_MIN_WIDTH digit heights (so one
+# stroke may run through two digits), are also cut by position.
+BAND_STROKES = 3
+BAND_MIN_WIDTH = 1.1
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One digit candidate cut out of a drawing: the model's input and its canvas box."""
+
+    image: np.ndarray
+    box: Box
+
+
+@dataclass(frozen=True)
+class StrokeDrawing:
+    """Strokes with the component label each one fell into."""
+
+    strokes: tuple[Polyline, ...]
+    stroke_labels: np.ndarray
+    labels: np.ndarray
+    scale: float
+    origin: tuple[float, float]
+    pen: float
+    blobs: tuple[Blob, ...]
+
+    @classmethod
+    def build(cls, strokes: list[Polyline], pen: float) -> "StrokeDrawing":
+        """Rasterize the strokes at a reduced scale and label their components."""
+        points = np.concatenate(strokes)
+        # Only the drawn area is rasterized, with room for the pen around it.
+        origin = points.min(axis=0) - pen - 1
+        extent = points.max(axis=0) + pen + 1 - origin
+        scale = min(1.0, float(np.sqrt(SEGMENT_PIXELS / np.prod(extent))))
+        shifted = [(line - origin) * scale for line in strokes]
+        size = np.ceil(extent * scale).astype(int) + 1
+        raster = draw_polylines(shifted, int(size[0]), int(size[1]), max(1.0, pen * scale))
+        _, mask = cv2.threshold(raster, INK_THRESHOLD, 1, cv2.THRESH_BINARY)
+        labels, blobs = find_blobs(mask, scale, (float(origin[0]), float(origin[1])))
+        stroke_labels = _stroke_labels(labels, shifted)
+        return cls(tuple(strokes), stroke_labels, labels, scale, (float(origin[0]), float(origin[1])), pen, tuple(blobs))
+
+    def whole(self, blob: Blob) -> Part:
+        """The part that is the whole blob: all its strokes."""
+        return ("strokes", 0, len(self._indices(blob)))
+
+    def lattices(self, blob: Blob, size: float) -> list[Lattice]:
+        """How the blob may be cut: between its strokes in drawing order, and at x positions."""
+        count = len(self._indices(blob))
+        if not is_wide(blob, size):
+            return [("strokes", [0, count])]
+        lattices = [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
+        # Cutting by position costs many more candidates; it is kept for blobs whose strokes
+        # cannot be the split (one stroke through two digits) or that must be split.
+        if (count < BAND_STROKES and blob.width > BAND_MIN_WIDTH * size) or count > MAX_STROKES \
+                or blob.width > MAX_DIGIT_WIDTH * size:
+            cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
+            lattices += [("band", [blob.left, *cuts, blob.right])] if cuts else []
+        return lattices or [("strokes", [0, count])]
+
+    def extent_of(self, blob: Blob, part: Part) -> tuple[float, float]:
+        """The width and height, in canvas pixels, of one part of the blob (bands: the blob's height)."""
+        if part[0] == "band":
+            return part[2] - part[1], blob.height
+        chosen = [self.strokes[index] for index in self._indices(blob)[part[1] : part[2]]]
+        low = np.min([line.min(axis=0) for line in chosen], axis=0)
+        high = np.max([line.max(axis=0) for line in chosen], axis=0)
+        return float(high[0] - low[0] + self.pen), float(high[1] - low[1] + self.pen)
+
+    def piece(self, blob: Blob, part: Part, size: float) -> Piece | None:
+        """One part of the blob (a group of its strokes, or the band between two x) as an MNIST digit."""
+        indices = self._indices(blob)
+        if part[0] == "strokes":
+            parts = [self.strokes[index] for index in indices[part[1] : part[2]]]
+        else:
+            parts = [cut for index in indices for cut in clip_band(self.strokes[index], part[1], part[2])]
+            # A cut leaves bits of the neighbouring digit behind; short ones are dropped.
+            parts = [cut for cut in parts if _length(cut) >= SLIVER_FRACTION * size] or parts
+        if not parts:
+            return None
+        points = np.concatenate(parts)
+        low, high = points.min(axis=0) - self.pen / 2, points.max(axis=0) + self.pen / 2
+        box = (int(np.floor(low[0])), int(np.floor(low[1])), int(np.ceil(high[0] - low[0])), int(np.ceil(high[1] - low[1])))
+        return Piece(render_strokes_digit(parts), box)
+
+    def _indices(self, blob: Blob) -> np.ndarray:
+        # In drawing order, which is the order of the strokes given.
+        if len(blob.labels) == 1:
+            return np.flatnonzero(self.stroke_labels == blob.labels[0])
+        return np.flatnonzero(np.isin(self.stroke_labels, blob.labels))
+
+
+def _stroke_labels(labels: np.ndarray, lines: list[np.ndarray]) -> np.ndarray:
+    # A stroke's own pixels are ink, so its points name its component: the largest label
+    # found along it (a stroke is connected, so all its ink has one label).
+    points = np.round(np.concatenate(lines)).astype(np.int64)
+    cols = np.clip(points[:, 0], 0, labels.shape[1] - 1)
+    rows = np.clip(points[:, 1], 0, labels.shape[0] - 1)
+    starts = np.cumsum([0] + [len(line) for line in lines[:-1]])
+    return np.maximum.reduceat(labels[rows, cols], starts)
+
+
+def _length(part: np.ndarray) -> float:
+    return float(np.ptp(part, axis=0).max()) if len(part) > 1 else 0.0
+
+
+def _profile(labels: np.ndarray, blob: Blob, scale: float, origin: tuple[float, float]) -> tuple[np.ndarray, float]:
+    x0, x1 = round((blob.left - origin[0]) * scale), round((blob.right - origin[0]) * scale)
+    y0, y1 = round((blob.top - origin[1]) * scale), round((blob.bottom - origin[1]) * scale)
+    window = np.isin(labels[y0:y1, x0:x1], blob.labels)
+    return window.sum(axis=0).astype(np.float64), x0 / scale + origin[0]
+
+
+@dataclass(frozen=True)
+class ImageDrawing:
+    """A grayscale ink image (ink high) with its labeled components."""
+
+    ink: np.ndarray
+    labels: np.ndarray
+    pen: float
+    blobs: tuple[Blob, ...]
+    scale: float = 1.0
+    origin: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def build(cls, ink: np.ndarray, mask: np.ndarray, pen: float) -> "ImageDrawing":
+        """Label the components of the ink mask."""
+        labels, blobs = find_blobs(mask)
+        return cls(ink, labels, pen, tuple(blobs))
+
+    def whole(self, blob: Blob) -> Part:
+        """The part that is the whole blob."""
+        return ("band", blob.left, blob.right)
+
+    def lattices(self, blob: Blob, size: float) -> list[Lattice]:
+        """How the blob may be cut: at x positions."""
+        cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
+        return [("band", [blob.left, *cuts, blob.right])]
+
+    def extent_of(self, blob: Blob, part: Part) -> tuple[float, float]:
+        """The width and height, in canvas pixels, of one part of the blob (the blob's height)."""
+        return part[2] - part[1], blob.height
+
+    def piece(self, blob: Blob, part: Part, size: float) -> Piece | None:
+        """The blob's ink between x = part[1] and x = part[2], normalized as an MNIST digit."""
+        _, left, right = part
+        x0, x1 = max(int(np.floor(left)), int(blob.left)), min(int(np.ceil(right)), int(blob.right))
+        y0, y1 = int(blob.top), int(blob.bottom)
+        inside = np.isin(self.labels[y0:y1, x0:x1], blob.labels)
+        crop = np.where(inside, self.ink[y0:y1, x0:x1], 0).astype(np.uint8)
+        points = cv2.findNonZero(crop)
+        if points is None:
+            return None
+        x, y, width, height = cv2.boundingRect(points)
+        return Piece(normalize_digit(crop), (x0 + x, y0 + y, width, height))
+

@@ -1,0 +1,104 @@
+"""Image input: decode PNG/JPEG bytes, convert to gray, detect ink polarity, flatten the background."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Pictures larger than this on either side are refused (a 8K photo is still accepted).
+MAX_IMAGE_SIDE = 8192
+# Ink must stand out from the background by at least this much (of 255) to count at all;
+# it keeps a blank photo's sensor noise from becoming digits.
+MIN_CONTRAST = 40
+# The background is estimated on a copy this many pixels on its longer side.
+BACKGROUND_SIDE = 64
+
+
+def prepare_image(image: np.ndarray | bytes) -> tuple[np.ndarray, np.ndarray, float]:
+    """Ink-high uint8 image, its 0/1 ink mask and an estimate of the pen width in pixels."""
+    gray = to_gray(decode(image) if isinstance(image, (bytes, bytearray, memoryview)) else np.asarray(image))
+    ink = _flatten(_ink_high(gray))
+    if int(ink.max()) < MIN_CONTRAST:
+        return ink, np.zeros_like(ink), 1.0
+    threshold, mask = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    # Otsu on a nearly blank picture can pick a threshold in the noise; keep it above it.
+    if threshold < MIN_CONTRAST:
+        _, mask = cv2.threshold(ink, MIN_CONTRAST, 1, cv2.THRESH_BINARY)
+    # Faint pixels below the threshold are kept in the ink as anti-aliasing only.
+    return ink, mask, estimate_pen_width(mask)
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Decode PNG/JPEG (any format OpenCV reads) bytes; ValueError when they are not an image."""
+    array = cv2.imdecode(np.frombuffer(bytes(data), dtype=np.uint8), cv2.IMREAD_UNCHANGED) if len(data) else None
+    if array is None:
+        raise ValueError(f"Could not decode the {len(data)} image bytes as PNG, JPEG or another image format.")
+    return array
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A uint8 gray image from gray, BGR/RGB or RGBA input (transparent pixels become background)."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or min(image.shape[:2]) < 1:
+        raise ValueError(f"An image must be 2-D gray or have 3 or 4 channels, got shape {image.shape}.")
+    if max(image.shape[:2]) > MAX_IMAGE_SIDE:
+        raise ValueError(f"Images may be at most {MAX_IMAGE_SIDE} pixels on a side, got {image.shape[:2]}.")
+    image = _to_uint8(image)
+    if image.ndim == 2:
+        return image
+    gray = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2GRAY)
+    if image.shape[2] == 4 and image[:, :, 3].min() < 255:
+        return _flatten_alpha(gray, image[:, :, 3])
+    return gray
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    values = np.nan_to_num(image.astype(np.float32), nan=0.0)
+    # Floats are read as [0, 1] unless they use a 0..255 range.
+    factor = 255.0 if values.max(initial=0.0) <= 1.0 else 1.0
+    return np.clip(values * factor, 0, 255).astype(np.uint8)
+
+
+def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    # A transparent PNG often has strokes only in alpha: opaque strokes over transparency.
+    # Composite over the color the strokes are not, so they stay visible either way.
+    opaque = alpha > 127
+    strokes_dark = opaque.any() and float(np.median(gray[opaque])) < 128
+    backdrop = 255.0 if strokes_dark else 0.0
+    weight = alpha.astype(np.float32) / 255
+    return (gray * weight + backdrop * (1 - weight)).astype(np.uint8)
+
+
+def _ink_high(gray: np.ndarray) -> np.ndarray:
+    # Ink is the minority of pixels, so the median is background; if the background is
+    # lighter than the middle of the picture's range, the ink is dark and is inverted.
+    low, high = int(gray.min()), int(gray.max())
+    return cv2.bitwise_not(gray) if float(np.median(gray)) > (low + high) / 2 else gray
+
+
+def _flatten(ink: np.ndarray) -> np.ndarray:
+    # Uneven light in a photo makes the background vary; subtract a smooth estimate of it
+    # (a minimum filter removes the ink, a blur smooths the rest), then stretch the ink.
+    factor = BACKGROUND_SIDE / max(ink.shape)
+    if factor >= 1:
+        background = np.full_like(ink, int(np.median(ink)))
+    else:
+        small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(cv2.erode(small, np.ones((5, 5), np.uint8)), (5, 5), 0)
+        background = cv2.resize(small, (ink.shape[1], ink.shape[0]), interpolation=cv2.INTER_LINEAR)
+    flat = cv2.subtract(ink, background)
+    top = float(np.percentile(flat[flat > 0], 99)) if flat.any() else 0.0
+    return cv2.convertScaleAbs(flat, alpha=255.0 / top) if top >= MIN_CONTRAST else flat
+
+
+def estimate_pen_width(mask: np.ndarray) -> float:
+    """Typical stroke width of a 0/1 ink mask: twice the median distance to the background
+    found along the strokes' middle lines (the local maxima of the distance transform)."""
+    distance = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
+    return max(1.0, 2.0 * float(np.median(distance[ridge])) - 1.0) if ridge.any() else 1.0

@@ -1,0 +1,120 @@
+"""Stage 4 and orchestration: segment a drawing, classify every digit in one batch, assemble the text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
+
+import numpy as np
+
+from demnistify.constants import NUM_CLASSES
+from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
+from pipeline.image import prepare_image
+from pipeline.segment import Blob, digit_size, drop_specks, group_rows, merge_fragments
+from pipeline.split import MAX_DIGIT_WIDTH, Lattice, Part, best_split, lattice_parts
+from pipeline.strokes import check_canvas, check_pen_width, check_strokes
+from pipeline.types import Box, Classifier, Digit, Recognition
+
+# Digits the classifier gives less than this probability are flagged unsure.
+UNSURE_THRESHOLD = 0.6
+# A kept component smaller than this fraction of the digit height is an odd shape for a
+# digit (a stray mark, a lone bar), so its reading is flagged unsure whatever the model says.
+IMPLAUSIBLE_FRACTION = 0.4
+TOP_CANDIDATES = 3
+
+Drawing = StrokeDrawing | ImageDrawing
+
+
+def recognize_strokes(strokes: Sequence, width: int, height: int, classify: Classifier,
+                      pen_width: float | None = None) -> Recognition:
+    """Read the number drawn as polylines of [x, y] canvas points on a width x height canvas.
+
+    Raises ValueError on a bad canvas, pen width or stroke; an empty drawing gives "".
+    """
+    width, height = check_canvas(width, height)
+    pen = check_pen_width(pen_width, width, height)
+    polylines = check_strokes(strokes, width, height)
+    if not polylines:
+        return Recognition.empty()
+    return recognize_drawing(StrokeDrawing.build(polylines, pen), classify)
+
+
+def recognize_image(image: np.ndarray | bytes, classify: Classifier) -> Recognition:
+    """Read the number in a picture: a gray or color array, or PNG/JPEG bytes, either ink polarity."""
+    ink, mask, pen = prepare_image(image)
+    if not mask.any():
+        return Recognition.empty()
+    return recognize_drawing(ImageDrawing.build(ink, mask, pen), classify)
+
+
+def recognize_drawing(drawing: Drawing, classify: Classifier) -> Recognition:
+    """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result."""
+    size = digit_size(list(drawing.blobs), drawing.pen)
+    blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size)
+    rows = group_rows(blobs)
+    lattices = {blob.labels: drawing.lattices(blob, size) for row in rows for blob in row}
+    pieces = {(blob.labels, part): drawing.piece(blob, part, size) for row in rows for blob in row
+              for part in _candidate_parts(drawing, blob, lattices[blob.labels], size)}
+    found = [key for key, piece in pieces.items() if piece is not None]
+    probabilities = dict(zip(found, _classify(classify, [pieces[key] for key in found])))
+
+    def score(blob: Blob, part: Part) -> tuple[float, Box] | None:
+        key = (blob.labels, part)
+        return (float(probabilities[key].max()), pieces[key].box) if key in probabilities else None
+
+    digits = []
+    for line, row in enumerate(rows):
+        for blob in row:
+            parts = _best_parts(drawing, blob, lattices[blob.labels], size, lambda part, blob=blob: score(blob, part))
+            keys = sorted(((blob.labels, part) for part in parts), key=lambda key: _center(pieces[key].box))
+            digits += [_digit(pieces[key], probabilities[key], size, line) for key in keys]
+    return _assemble(digits)
+
+
+def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float) -> set[Part]:
+    return {part for lattice in lattices for part in lattice_parts(lattice, partial(drawing.extent_of, blob), size)}
+
+
+def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> list[Part]:
+    # A blob wider than any digit must be split; if no split is possible it is read whole.
+    whole_ok = blob.width <= MAX_DIGIT_WIDTH * size
+    splits = [best_split(lattice, score, size, blob.width, whole_ok) for lattice in lattices]
+    total, parts = max(splits, key=lambda item: item[0])
+    if parts:
+        return parts
+    whole = (drawing.whole(blob),)
+    return list(whole) if score(whole[0]) else []
+
+
+def _center(box: Box) -> float:
+    return box[0] + box[2] / 2
+
+
+def _classify(classify: Classifier, pieces: list[Piece]) -> np.ndarray:
+    if not pieces:
+        return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+    probabilities = np.asarray(classify(np.stack([piece.image for piece in pieces])), dtype=np.float64)
+    if probabilities.shape != (len(pieces), NUM_CLASSES) or not np.isfinite(probabilities).all():
+        raise ValueError(f"The classifier must return finite probabilities of shape ({len(pieces)}, {NUM_CLASSES}), "
+                         f"got shape {probabilities.shape}.")
+    return probabilities
+
+
+def _digit(piece: Piece, probabilities: np.ndarray, size: float, line: int) -> Digit:
+    order = np.argsort(-probabilities, kind="stable")[:TOP_CANDIDATES]
+    candidates = tuple((int(label), float(probabilities[label])) for label in order)
+    label, confidence = candidates[0]
+    implausible = max(piece.box[2], piece.box[3]) < IMPLAUSIBLE_FRACTION * size
+    return Digit(label=label, confidence=confidence, candidates=candidates, box=piece.box,
+                 unsure=bool(confidence < UNSURE_THRESHOLD or implausible), line=line)
+
+
+def _assemble(digits: list[Digit]) -> Recognition:
+    if not digits:
+        return Recognition.empty()
+    # A row whose every candidate came out empty leaves no line behind; renumber the rest.
+    numbers = {line: index for index, line in enumerate(sorted({digit.line for digit in digits}))}
+    digits = [replace(digit, line=numbers[digit.line]) for digit in digits]
+    lines = tuple("".join(str(d.label) for d in digits if d.line == line) for line in range(len(numbers)))
+    return Recognition(text="\n".join(lines), lines=lines, digits=tuple(digits))

@@ -1,0 +1,165 @@
+"""Stage 2: connected components, speck removal, merging of digit fragments, rows in reading order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Every threshold below is relative to the drawing's own digit height (`size`) or pen width,
+# so a tiny drawing and a huge one are segmented alike.
+# A component spanning less than this many pen widths is a dot, never a digit.
+DOT_PENS = 2.0
+# Components smaller than this fraction of the digit height are specks.
+SPECK_FRACTION = 0.15
+# Components taller than this fraction of the tallest one set the typical digit height, as
+# the upper quartile of their heights: the whole digits, not the fragments of one.
+TALL_FRACTION = 0.5
+SIZE_PERCENTILE = 75
+# A component shorter than this fraction of the digit height (or of its taller partner)
+# may be a fragment of a digit.
+FRAGMENT_FRACTION = 0.8
+# A fragment merges with a component it overlaps horizontally by at least this fraction of
+# the narrower one, when the vertical gap and the merged height stay within a digit's.
+MERGE_OVERLAP = 0.5
+MERGE_GAP = 0.4
+MERGE_MAX_HEIGHT = 1.6
+# A fragment beside a component (within this gap) and inside its vertical span merges too,
+# less eagerly, when the result is no wider than a digit: the L of a 4 next to its stem.
+SIDE_GAP = 0.12
+# Two pieces stacked one right above the other, closer than this fraction of the shorter
+# one's height, are one broken stroke even when each is as tall as a digit.
+STACK_GAP = 0.2
+SIDE_MAX_WIDTH = 1.0
+SIDE_SCORE = 0.25
+# Two components are on the same row when they overlap vertically by this fraction of the
+# shorter one.
+ROW_OVERLAP = 0.35
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A group of connected components thought to be one digit (or touching digits), in canvas pixels."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    labels: tuple[int, ...]
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def extent(self) -> float:
+        return max(self.width, self.height)
+
+    def union(self, other: "Blob") -> "Blob":
+        """The blob holding both components."""
+        return Blob(min(self.left, other.left), min(self.top, other.top), max(self.right, other.right),
+                    max(self.bottom, other.bottom), tuple(sorted(self.labels + other.labels)))
+
+
+def find_blobs(mask: np.ndarray, scale: float = 1.0, origin: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, list[Blob]]:
+    """Label 8-connected ink of a 0/1 uint8 mask drawn at `scale` from canvas point `origin`.
+
+    Returns the label image and one blob per component, its box in canvas pixels.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
+    blobs = []
+    for label in range(1, count):
+        x, y, width, height = (float(value) / scale for value in stats[label, :4])
+        x, y = x + origin[0], y + origin[1]
+        blobs.append(Blob(x, y, x + width, y + height, (label,)))
+    return labels, blobs
+
+
+def digit_size(blobs: list[Blob], pen: float) -> float:
+    """The drawing's typical digit height, from the heights of its tall components."""
+    heights = np.array([blob.height for blob in blobs if blob.extent >= DOT_PENS * pen])
+    if not len(heights):
+        return 0.0
+    return float(np.percentile(heights[heights >= TALL_FRACTION * heights.max()], SIZE_PERCENTILE))
+
+
+def drop_specks(blobs: list[Blob], size: float, pen: float) -> list[Blob]:
+    """Keep the components that are large enough, relative to the digits and the pen, to matter."""
+    limit = max(SPECK_FRACTION * size, DOT_PENS * pen)
+    return [blob for blob in blobs if blob.extent >= limit]
+
+
+def merge_fragments(blobs: list[Blob], size: float) -> list[Blob]:
+    """Merge pieces of one digit (a detached bar, a two-stroke 4, a broken stroke) into one blob."""
+    blobs = list(blobs)
+    while True:
+        pair = _best_merge(blobs, size)
+        if pair is None:
+            return blobs
+        first, second = pair
+        merged = blobs[first].union(blobs[second])
+        blobs = [blob for index, blob in enumerate(blobs) if index not in pair] + [merged]
+
+
+def _best_merge(blobs: list[Blob], size: float) -> tuple[int, int] | None:
+    best, best_score = None, 0.0
+    for i, first in enumerate(blobs):
+        for j in range(i + 1, len(blobs)):
+            score = _merge_score(first, blobs[j], size)
+            if score > best_score:
+                best, best_score = (i, j), score
+    return best
+
+
+def _merge_score(first: Blob, second: Blob, size: float) -> float:
+    merged = first.union(second)
+    overlap = (min(first.right, second.right) - max(first.left, second.left)) / max(min(first.width, second.width), 1e-6)
+    gap = max(first.top, second.top) - min(first.bottom, second.bottom)
+    if overlap >= MERGE_OVERLAP and abs(gap) <= STACK_GAP * min(first.height, second.height):
+        return overlap
+    # Otherwise two whole digits never merge: one of the two must be shorter than a digit.
+    if min(first.height, second.height) >= FRAGMENT_FRACTION * max(size, first.height, second.height):
+        return 0.0
+    if gap > MERGE_GAP * size or merged.height > MERGE_MAX_HEIGHT * size:
+        return 0.0
+    if overlap >= MERGE_OVERLAP:
+        return overlap
+    return SIDE_SCORE if _beside(first, second, size) and merged.width <= SIDE_MAX_WIDTH * size else 0.0
+
+
+def _beside(first: Blob, second: Blob, size: float) -> bool:
+    # The shorter blob's middle is within the taller one's rows, a small gap to its side.
+    short, tall = sorted((first, second), key=lambda blob: blob.height)
+    gap = max(short.left, tall.left) - min(short.right, tall.right)
+    return gap <= SIDE_GAP * size and tall.top <= (short.top + short.bottom) / 2 <= tall.bottom
+
+
+def group_rows(blobs: list[Blob]) -> list[list[Blob]]:
+    """Group blobs into rows of vertically overlapping blobs, rows top to bottom, each left to right."""
+    parent = list(range(len(blobs)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    for i, first in enumerate(blobs):
+        for j in range(i + 1, len(blobs)):
+            if _row_overlap(first, blobs[j]) >= ROW_OVERLAP:
+                parent[root(j)] = root(i)
+    rows: dict[int, list[Blob]] = {}
+    for index, blob in enumerate(blobs):
+        rows.setdefault(root(index), []).append(blob)
+    ordered = sorted(rows.values(), key=lambda row: float(np.median([(b.top + b.bottom) / 2 for b in row])))
+    return [sorted(row, key=lambda blob: (blob.left + blob.right) / 2) for row in ordered]
+
+
+def _row_overlap(first: Blob, second: Blob) -> float:
+    overlap = min(first.bottom, second.bottom) - max(first.top, second.top)
+    return overlap / max(min(first.height, second.height), 1e-6)

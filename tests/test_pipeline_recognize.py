@@ -1,0 +1,234 @@
+"""End-to-end tests of the pipeline on tiny drawings written here, read by a template classifier."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline import (UNSURE_THRESHOLD, Recognition, naive_recognize_strokes, rasterize_strokes, recognize_image,
+                      recognize_strokes, render_strokes_digit)
+
+# Digits drawn in a 100x100 box (y down), each a list of strokes. The 4, 5 and 7 are drawn
+# whole here; the tests draw them in pieces.
+ELLIPSE = [[50 + 32 * np.sin(t), 50 - 45 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 33)]
+TEMPLATES = {
+    0: [ELLIPSE],
+    1: [[[50, 5], [50, 95]]],
+    2: [[[20, 30], [30, 10], [55, 5], [75, 15], [78, 35], [60, 60], [20, 95], [85, 95]]],
+    3: [[[20, 15], [45, 5], [70, 12], [72, 32], [45, 48], [75, 60], [78, 82], [50, 95], [20, 88]]],
+    4: [[[30, 5], [15, 60], [85, 60]], [[65, 20], [65, 95]]],
+    5: [[[30, 8], [80, 8]], [[30, 8], [25, 45], [55, 40], [75, 60], [70, 85], [45, 95], [20, 85]]],
+    6: [[[70, 8], [40, 25], [25, 60], [35, 92], [60, 92], [72, 70], [55, 52], [30, 62]]],
+    7: [[[15, 8], [85, 8], [40, 95]]],
+    8: [[[50, 50], [25, 30], [50, 5], [75, 30], [50, 50], [22, 72], [50, 95], [78, 72], [50, 50]]],
+    9: [[[72, 30], [50, 8], [28, 28], [50, 48], [72, 30], [72, 60], [60, 95]]],
+}
+
+
+def place(strokes, x: float, y: float, height: float = 100.0):
+    """The strokes of a 100-unit digit, scaled to `height` pixels, with their box at (x, y)."""
+    return [[[x + px * height / 100, y + py * height / 100] for px, py in stroke] for stroke in strokes]
+
+
+def template_classifier(calls: list | None = None):
+    """Softmax over the cosine similarity to each digit's rendered template."""
+    templates = np.stack([render_strokes_digit([np.array(s, float) for s in TEMPLATES[d]]).ravel() for d in range(10)])
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+
+    def classify(batch: np.ndarray) -> np.ndarray:
+        assert batch.shape[1:] == (28, 28) and batch.dtype == np.float32
+        assert batch.min() >= 0 and batch.max() <= 1
+        if calls is not None:
+            calls.append(len(batch))
+        flat = batch.reshape(len(batch), -1)
+        similarity = flat @ templates.T / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-9)
+        scores = np.exp(25 * similarity)
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    return classify
+
+
+@pytest.fixture(scope="module")
+def classify():
+    return template_classifier()
+
+
+def read(strokes, classify, width=600, height=300, pen=6.0) -> Recognition:
+    return recognize_strokes(strokes, width, height, classify, pen_width=pen)
+
+
+def test_every_template_digit_is_read_back(classify):
+    for digit, strokes in TEMPLATES.items():
+        assert read(place(strokes, 200, 80, 120), classify).text == str(digit)
+
+
+def test_one_and_seven(classify):
+    one = read(place(TEMPLATES[1], 100, 50), classify)
+    seven = read(place(TEMPLATES[7], 100, 50), classify)
+    assert (one.text, seven.text) == ("1", "7")
+    assert len(one.digits) == 1 and one.digits[0].line == 0
+
+
+def test_eleven_is_two_digits_left_to_right(classify):
+    calls: list = []
+    result = read(place(TEMPLATES[1], 300, 50) + place(TEMPLATES[1], 150, 50), template_classifier(calls))
+    assert result.text == "11" and result.lines == ("11",)
+    assert result.digits[0].box[0] < result.digits[1].box[0]
+    assert len(calls) == 1, "all digits of a drawing are classified in one batch"
+
+
+def test_two_stroke_four_with_a_gap_is_merged(classify):
+    left = [[30, 5], [15, 60], [56, 60]]
+    stem = [[66, 20], [66, 95]]
+    result = read(place([left, stem], 100, 50), classify)
+    assert result.text == "4"
+
+
+def test_five_with_detached_top_bar_is_merged(classify):
+    bar = [[32, 0], [80, 0]]
+    body = TEMPLATES[5][1][:1] + [[30, 14], [25, 45], [55, 40], [75, 60], [70, 85], [45, 95], [20, 85]]
+    result = read(place([bar, body], 100, 50), classify)
+    assert result.text == "5"
+    assert result.digits[0].box[3] >= 95
+
+
+def test_seven_in_two_strokes_and_with_crossbar(classify):
+    two_strokes = read(place([[[15, 5], [85, 5]], [[82, 20], [40, 95]]], 100, 50), classify)
+    crossbar = read(place(TEMPLATES[7] + [[[45, 52], [78, 52]]], 100, 50), classify)
+    assert two_strokes.text == "7"
+    assert crossbar.text == "7"
+
+
+def test_broken_stroke_of_a_one_is_merged(classify):
+    result = read(place([[[50, 5], [50, 45]], [[50, 58], [50, 95]]], 100, 50), classify)
+    assert result.text == "1"
+
+
+def test_two_touching_zeros_are_split(classify):
+    calls: list = []
+    zeros = place(TEMPLATES[0], 100, 50) + place(TEMPLATES[0], 158, 50)
+    result = read(zeros, template_classifier(calls))
+    assert result.text == "00"
+    assert len(calls) == 1, "split candidates are classified in the same batch"
+    assert result.digits[0].box[0] < result.digits[1].box[0]
+
+
+def test_noise_dots_around_a_digit_are_ignored(classify):
+    dots = [[[40, 40]], [[250, 60]], [[180, 200]], [[90, 190]], [[260, 170]]]
+    result = read(place(TEMPLATES[3], 120, 60) + dots, classify)
+    assert result.text == "3"
+
+
+def test_empty_canvas_and_single_dot_give_no_text(classify):
+    assert read([], classify) == Recognition.empty()
+    assert read([[]], classify).text == ""
+    assert read([[[100.5, 100.5]]], classify).text == ""
+
+
+def test_two_rows_become_two_lines(classify):
+    top = place(TEMPLATES[1], 100, 20) + place(TEMPLATES[2], 220, 30)
+    bottom = place(TEMPLATES[3], 110, 170) + place(TEMPLATES[4], 230, 160)
+    result = read(top + bottom, classify, height=300)
+    assert result.text == "12\n34" and result.lines == ("12", "34")
+    assert [digit.line for digit in result.digits] == [0, 0, 1, 1]
+
+
+def test_float_coordinates_and_points_slightly_outside_are_accepted(classify):
+    # The top bar runs a few pixels over the canvas's top edge, as a quick pen does.
+    strokes = [[[x + 0.37, y - 0.61] for x, y in stroke] for stroke in place(TEMPLATES[7], 100, -14)]
+    assert min(y for stroke in strokes for _, y in stroke) < -4
+    assert read(strokes, classify).text == "7"
+
+
+@pytest.mark.parametrize("strokes, message", [
+    ([[[1e9, 10], [20, 20]]], "outside"),
+    ([[[-5000, 10], [20, 20]]], "outside"),
+    ([[[10, float("nan")]]], "non-finite"),
+    ([[[10, float("inf")]]], "non-finite"),
+    ([[[10, 10, 3]]], r"\[x, y\]"),
+    ([[["a", "b"]]], r"\[x, y\]"),
+    ("12", "list of polylines"),
+])
+def test_bad_strokes_raise_a_clear_value_error(classify, strokes, message):
+    with pytest.raises(ValueError, match=message):
+        read(strokes, classify)
+
+
+@pytest.mark.parametrize("width, height, pen", [(0, 100, 5), (100, -1, 5), (10**6, 100, 5), (100.5, 100, 5),
+                                                (100, 100, 0), (100, 100, float("nan")), (100, 100, 90)])
+def test_bad_canvas_or_pen_raise_value_error(classify, width, height, pen):
+    with pytest.raises(ValueError):
+        recognize_strokes([[[10, 10], [20, 20]]], width, height, classify, pen_width=pen)
+
+
+def test_unsure_when_the_classifier_hesitates():
+    def hesitant(batch):
+        probabilities = np.full((len(batch), 10), 0.5 / 9)
+        probabilities[:, 7] = 0.5
+        return probabilities
+
+    digit = read(place(TEMPLATES[7], 100, 50), hesitant).digits[0]
+    assert digit.unsure and digit.confidence < UNSURE_THRESHOLD
+    assert digit.candidates[0] == (7, 0.5) and len(digit.candidates) == 3
+    assert isinstance(digit.label, int) and isinstance(digit.confidence, float)
+
+
+def test_small_stray_mark_is_kept_but_flagged(classify):
+    mark = [[[300, 120], [318, 112]]]
+    result = read(place(TEMPLATES[1], 100, 50) + place(TEMPLATES[2], 180, 50) + mark, classify)
+    assert result.digits[0].unsure is False
+    assert len(result.digits) == 3 and result.digits[2].unsure
+
+
+def test_same_drawing_gives_identical_model_inputs():
+    batches: list = []
+
+    def recording(batch):
+        batches.append(batch.copy())
+        return template_classifier()(batch)
+
+    drawing = place(TEMPLATES[2], 100, 50) + place(TEMPLATES[8], 220, 50)
+    read(drawing, recording)
+    read(drawing, recording)
+    assert len(batches) == 2 and batches[0].tobytes() == batches[1].tobytes()
+
+
+def test_thick_marker_and_thin_pen_give_the_same_reading(classify):
+    drawing = place(TEMPLATES[6], 100, 50) + place(TEMPLATES[9], 220, 50)
+    thin, thick = read(drawing, classify, pen=2), read(drawing, classify, pen=14)
+    assert thin.text == thick.text == "69"
+    assert abs(thin.digits[0].confidence - thick.digits[0].confidence) < 1e-6
+
+
+def test_image_input_either_polarity_array_and_png_bytes(classify):
+    ink = rasterize_strokes(place(TEMPLATES[1], 60, 40) + place(TEMPLATES[7], 180, 40), 360, 200, 7)
+    paper = 255 - ink
+    color = cv2.cvtColor(paper, cv2.COLOR_GRAY2BGR)
+    png = cv2.imencode(".png", paper)[1].tobytes()
+    jpeg = cv2.imencode(".jpg", color)[1].tobytes()
+    for image in (ink, paper, color, png, jpeg, ink.astype(np.float32) / 255):
+        assert recognize_image(image, classify).text == "17"
+
+
+def test_photo_with_uneven_light_is_read(classify):
+    ink = rasterize_strokes(place(TEMPLATES[4], 80, 60) + place(TEMPLATES[0], 220, 60), 400, 240, 8)
+    light = np.linspace(150, 240, 400)[None, :] * np.ones((240, 1))
+    noise = np.random.default_rng(0).normal(0, 4, ink.shape)
+    photo = np.clip(light - ink.astype(float) * 0.45 + noise, 0, 255).astype(np.uint8)
+    assert recognize_image(photo, classify).text == "40"
+
+
+def test_blank_image_and_undecodable_bytes(classify):
+    assert recognize_image(np.full((120, 200), 255, np.uint8), classify).text == ""
+    assert recognize_image(np.zeros((50, 50, 3), np.uint8), classify).text == ""
+    with pytest.raises(ValueError, match="decode"):
+        recognize_image(b"not an image at all", classify)
+
+
+def test_naive_baseline_reads_every_component_as_a_digit(classify):
+    broken_one = place([[[50, 5], [50, 45]], [[50, 58], [50, 95]]], 100, 50)
+    touching = place(TEMPLATES[0], 100, 50) + place(TEMPLATES[0], 158, 50)
+    assert len(naive_recognize_strokes(broken_one, 600, 300, classify, pen_width=6).digits) == 2
+    assert len(naive_recognize_strokes(touching, 600, 300, classify, pen_width=6).digits) == 1
+    assert naive_recognize_strokes([], 600, 300, classify).text == ""

@@ -1,0 +1,89 @@
+"""Tests of the synthetic multi-digit drawings: tracing digits into strokes, layouts, scoring."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline import Recognition, rasterize_strokes
+from training.sequences import evaluate_sequences, make_canvas_case, make_sequence_cases, trace_digit
+
+
+def digit_images() -> tuple[np.ndarray, np.ndarray]:
+    """Ten MNIST-like 28x28 digits drawn here: a 0 (ring), a 1 (bar) and a 7, repeated."""
+    zero = cv2.ellipse(np.zeros((28, 28), np.uint8), (14, 14), (6, 9), 0, 0, 360, 255, 2, cv2.LINE_AA)
+    one = cv2.line(np.zeros((28, 28), np.uint8), (14, 4), (14, 23), 255, 2, cv2.LINE_AA)
+    seven = cv2.polylines(np.zeros((28, 28), np.uint8), [np.array([[7, 5], [21, 5], [11, 23]])], False, 255, 2, cv2.LINE_AA)
+    images = np.stack([zero, one, seven] * 4)[:10]
+    return images, np.array([0, 1, 7] * 4)[:10]
+
+
+def test_tracing_a_ring_gives_a_closed_stroke_around_it():
+    images, _ = digit_images()
+    strokes = trace_digit(images[0])
+    points = np.concatenate(strokes)
+    assert len(strokes) == 1 and len(points) >= 8
+    assert np.allclose(points.mean(axis=0), [14, 14], atol=1.0)
+    radii = np.abs(points - [14, 14])
+    assert 4.5 <= radii[:, 0].max() <= 7.5 and 7.5 <= radii[:, 1].max() <= 10.5
+
+
+def test_tracing_a_bar_gives_one_vertical_stroke():
+    images, _ = digit_images()
+    strokes = trace_digit(images[1])
+    points = np.concatenate(strokes)
+    assert len(strokes) == 1
+    assert np.ptp(points[:, 0]) <= 1.5 and np.ptp(points[:, 1]) >= 15
+
+
+def test_cases_are_reproducible_and_within_the_specified_ranges():
+    images, labels = digit_images()
+    for layout in ("ordinary", "tight"):
+        cases = make_sequence_cases(images, labels, count=30, layout=layout, seed=3)
+        again = make_sequence_cases(images, labels, count=30, layout=layout, seed=3)
+        assert [c.text for c in cases] == [c.text for c in again]
+        assert all(1 <= len(c.text) <= 8 and set(c.text) <= {"0", "1", "7"} for c in cases)
+        points = [np.concatenate(c.strokes) for c in cases]
+        assert all(p.min() >= 0 and (p.max(axis=0) < [c.width, c.height]).all() for p, c in zip(points, cases))
+        assert len({c.text for c in cases}) > 10
+
+
+def test_tight_layout_has_touching_digits_and_ordinary_has_gaps():
+    images, labels = digit_images()
+
+    def touching(case) -> bool:
+        canvas = rasterize_strokes(case.strokes, case.width, case.height, case.pen_width)
+        count = cv2.connectedComponents((canvas > 64).astype(np.uint8))[0] - 1
+        return count < len(case.text)
+
+    tight = make_sequence_cases(images, labels, count=40, layout="tight", seed=0)
+    ordinary = make_sequence_cases(images, labels, count=40, layout="ordinary", seed=0)
+    assert sum(map(touching, tight)) > 10
+    assert sum(map(touching, ordinary)) <= 2
+
+
+def test_canvas_case_fills_the_requested_canvas():
+    images, labels = digit_images()
+    case = make_canvas_case(images, labels, digits=8, width=1000, height=400)
+    points = np.concatenate(case.strokes)
+    assert (case.width, case.height, len(case.text)) == (1000, 400, 8)
+    assert points.min() >= 0 and (points.max(axis=0) <= [1000, 400]).all()
+
+
+def test_evaluate_sequences_scores_whole_numbers_digits_and_counts():
+    images, labels = digit_images()
+    cases = make_sequence_cases(images, labels, count=20, layout="ordinary", seed=1)
+    answers = {id(case): case.text for case in cases}
+    answers[id(cases[0])] = cases[0].text + "1"
+    answers[id(cases[1])] = "9" + cases[1].text[1:]
+
+    def recognizer(strokes, width, height, classify, pen_width=None):
+        case = next(c for c in cases if c.strokes is strokes)
+        text = answers[id(case)]
+        return Recognition(text=text, lines=(text,), digits=())
+
+    scores = evaluate_sequences(cases, classify=None, recognizer=recognizer)
+    total = sum(len(c.text) for c in cases)
+    assert scores["sequence_accuracy"] == 18 / 20
+    assert scores["count_errors"] == 1
+    assert abs(scores["digit_accuracy"] - (1 - 2 / total)) < 1e-9
