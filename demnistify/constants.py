@@ -43,3 +43,5 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 PROTOCOL_VERSION = 1
 DEFAULT_POLL_SECONDS = 3.0
+# Environment variable holding the bearer token `demnistify serve` requires (none: no token).
+TOKEN_VARIABLE = "DEMNISTIFY_TOKEN"

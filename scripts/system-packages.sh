@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive (Chromium for the page); skips what is present.
+# Installs the Debian packages the tests drive (Chromium for the page, PostgreSQL behind a shared
+# MLflow server); skips what is present.
 set -euo pipefail
 packages=()
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || packages+=(chromium-driver)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
 if [ ${#packages[@]} -eq 0 ]; then
   echo "==> System packages already installed"
   exit 0

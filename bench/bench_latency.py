@@ -1,0 +1,113 @@
+"""Benchmark: end-to-end latency over loopback for 1, 3, 6 and 10 digits, against the seed's path."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+
+import numpy as np
+
+PEN, HEIGHT, SPACING = 14, 300, 140
+PACE_SECONDS = 0.01
+NUMBER = "1740"  # Digits the synthetic strokes below draw unambiguously, cycled.
+
+
+def digit_strokes(digit: str, x: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Bold synthetic strokes of one digit centered at x, jittered so that no two drawings are equal."""
+    if digit == "0":
+        angles = np.linspace(0, 2 * np.pi, 40)
+        shapes = [np.stack([42 * np.sin(angles), -88 * np.cos(angles)], axis=1)]
+    else:
+        shapes = {"1": [[[8, -90], [0, 90]]], "7": [[[-45, -88], [45, -90], [35, -55], [5, 20], [-10, 90]]],
+                  "4": [[[5, -90], [-45, 20], [50, 20]], [[25, -40], [25, 90]]]}[digit]
+    scale, shift = rng.uniform(0.9, 1.1), rng.uniform(-6, 6, size=2)
+    return [np.asarray(shape, dtype=float) * scale + [x, HEIGHT / 2] + shift for shape in shapes]
+
+
+def number_drawing(count: int, seed: int) -> tuple[str, list[np.ndarray], int]:
+    """(text, strokes, canvas width) for a `count`-digit number."""
+    rng = np.random.default_rng(seed)
+    text = (NUMBER * count)[:count]
+    width = SPACING * count + 100
+    strokes = [s for i, d in enumerate(text) for s in digit_strokes(d, 100 + SPACING * i, rng)]
+    return text, strokes, width
+
+
+def message(request_id: int, strokes: list[np.ndarray], width: int) -> str:
+    """A recognize frame with the whole drawing."""
+    return json.dumps({"type": "recognize", "id": request_id, "width": width, "height": HEIGHT, "pen_width": PEN,
+                       "strokes": [np.round(stroke, 2).tolist() for stroke in strokes]})
+
+
+def drawing_message(request_id: int, count: int, seed: int) -> str:
+    """A recognize frame for a fresh (never cached) `count`-digit drawing."""
+    _, strokes, width = number_drawing(count, seed)
+    return message(request_id, strokes, width)
+
+
+async def measure(ws_url: str, count: int, repeats: int) -> tuple[list[float], list[float], int]:
+    """Sequential round trips of fresh drawings; (latencies, server-side elapsed_ms, wrong answers)."""
+    from websockets.asyncio.client import connect
+
+    latencies, server, wrong = [], [], 0
+    async with connect(ws_url, max_size=None) as ws:
+        await ws.recv()
+        for index in range(repeats + 5):
+            text, strokes, width = number_drawing(count, seed=10_000 * count + index)
+            frame = message(index, strokes, width)
+            # Pace at a pointer's rate (the server refuses bursts above its rate limit).
+            await asyncio.sleep(PACE_SECONDS)
+            started = time.perf_counter()
+            await ws.send(frame)
+            result = json.loads(await ws.recv())
+            if index >= 5:  # The first few warm up the code paths.
+                latencies.append((time.perf_counter() - started) * 1000)
+                server.append(result.get("elapsed_ms", float("nan")))
+                wrong += result.get("text") != text
+    return latencies, server, wrong
+
+
+def run_server(tracking_uri: str | None, counts: list[int], repeats: int, *extra: str) -> dict:
+    """Start one server and measure every drawing size against it."""
+    from bench_startup import ServerProcess
+
+    rows = {}
+    with ServerProcess(tracking_uri, *extra) as server:
+        for count in counts:
+            latencies, inside, wrong = asyncio.run(measure(server.ws_url, count, repeats))
+            rows[count] = {"p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
+                           "server_p50_ms": float(np.percentile(inside, 50)), "n": len(latencies), "wrong": wrong}
+    return rows
+
+
+def main() -> None:
+    """Measure ours and the baseline in the same run; print a table, write bench/results/latency.json."""
+    from bench_startup import check_model, write_results
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--baseline-repeats", type=int, default=40, help="model.predict is slow; fewer suffice")
+    arguments = parser.parse_args()
+    check_model(arguments.tracking_uri)
+    counts = [1, 3, 6, 10]
+    # No cache for either: every drawing is fresh, so this measures the full path.
+    ours = run_server(arguments.tracking_uri, counts, arguments.repeats, "--cache-size", "0")
+    seed = run_server(arguments.tracking_uri, counts, arguments.baseline_repeats, "--cache-size", "0",
+                      "--inference", "predict")
+    print(f"{'digits':>6} {'p50 ms':>8} {'p99 ms':>8} {'server p50':>10} {'seed p50':>9} {'seed p99':>9} {'p50 x':>7} "
+          f"{'p99 x':>7} {'wrong':>6}")
+    for count in counts:
+        a, b = ours[count], seed[count]
+        print(f"{count:>6} {a['p50_ms']:>8.2f} {a['p99_ms']:>8.2f} {a['server_p50_ms']:>10.2f} {b['p50_ms']:>9.1f} {b['p99_ms']:>9.1f} "
+              f"{b['p50_ms'] / a['p50_ms']:>7.1f} {b['p99_ms'] / a['p99_ms']:>7.1f} {a['wrong']:>6}")
+    target = ours[6]["p50_ms"] <= 3 and ours[6]["p99_ms"] <= 10
+    print(f"target for 6 digits (p50 <= 3 ms, p99 <= 10 ms): {'met' if target else 'NOT met'}")
+    print(f"results: {write_results('latency', {'ours': ours, 'seed_predict': seed, 'target_met': target})}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Benchmark: 100 clients each streaming a drawing stroke by stroke at 30 updates/s, against the seed's path."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+
+import numpy as np
+
+from bench_latency import NUMBER, PEN, HEIGHT, SPACING, digit_strokes
+
+STEP_PX = 12  # Pen travel between two pointer samples.
+
+
+def resample(stroke: np.ndarray) -> np.ndarray:
+    """Points every STEP_PX along a polyline, as a pointer would report them."""
+    lengths = np.r_[0, np.cumsum(np.linalg.norm(np.diff(stroke, axis=0), axis=1))]
+    samples = np.linspace(0, lengths[-1], max(2, int(lengths[-1] / STEP_PX) + 1))
+    return np.stack([np.interp(samples, lengths, stroke[:, axis]) for axis in (0, 1)], axis=1)
+
+
+def client_frames(client: int, updates: int) -> tuple[str, list[str]]:
+    """(expected text, frames): the client's drawing growing in `updates` steps, the last one whole."""
+    rng = np.random.default_rng(client)
+    text = NUMBER[client % 4:] + NUMBER[:client % 4]
+    width = SPACING * len(text) + 100
+    strokes = [resample(s) for i, d in enumerate(text) for s in digit_strokes(d, 100 + SPACING * i, rng)]
+    total = sum(len(s) for s in strokes)
+    frames = []
+    for update in range(1, updates + 1):
+        budget, drawn = int(np.ceil(total * update / updates)), []
+        for stroke in strokes:
+            if budget <= 0:
+                break
+            drawn.append(np.round(stroke[:budget], 1).tolist())
+            budget -= len(stroke)
+        frames.append(json.dumps({"type": "recognize", "id": update, "width": width, "height": HEIGHT,
+                                  "pen_width": PEN, "strokes": drawn}))
+    return text, frames
+
+
+async def stream(ws_url: str, frames: list[str], rate: float, stats: dict) -> dict:
+    """Send the frames at `rate` per second, collect results until the last frame's arrives."""
+    from websockets.asyncio.client import connect
+
+    async with connect(ws_url, max_size=None) as ws:
+        await ws.recv()
+        await asyncio.sleep(np.random.default_rng().uniform(0, 1 / rate))  # No lockstep between clients.
+        sender = asyncio.create_task(_send(ws, frames, rate))
+        final, last_sent = len(frames), None
+        async with asyncio.timeout(120):
+            while True:
+                event = json.loads(await ws.recv())
+                stats["results"] += event["type"] == "result"
+                if event.get("id") == final:
+                    last_sent = await sender
+                    return {"latency_ms": (time.perf_counter() - last_sent) * 1000, "text": event.get("text")}
+
+
+async def _send(ws, frames: list[str], rate: float) -> float:
+    start = time.perf_counter()
+    for index, frame in enumerate(frames):
+        await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
+        sent = time.perf_counter()
+        await ws.send(frame)
+    return sent
+
+
+async def run_clients(ws_url: str, clients: int, updates: int, rate: float) -> dict:
+    """All clients at once; recognitions/s, last-update latency percentiles, wrong and lost finals."""
+    work = [client_frames(client, updates) for client in range(clients)]
+    stats = {"results": 0}
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(stream(ws_url, frames, rate, stats) for _, frames in work),
+                                    return_exceptions=True)
+    elapsed = time.perf_counter() - started
+    done = [(text, o) for (text, _), o in zip(work, outcomes) if isinstance(o, dict)]
+    latencies = [o["latency_ms"] for _, o in done]
+    return {"clients": clients, "updates_sent": clients * updates, "results": stats["results"],
+            "seconds": round(elapsed, 2), "recognitions_per_s": round(stats["results"] / elapsed, 1),
+            "last_p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
+            "last_p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
+            "lost": clients - len(done), "wrong": sum(o["text"] != text for text, o in done)}
+
+
+def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *extra: str) -> dict:
+    """Start a server, run the clients against it, stop it."""
+    from bench_startup import ServerProcess
+
+    import urllib.request
+
+    with ServerProcess(tracking_uri, *extra) as server:
+        row = asyncio.run(run_clients(server.ws_url, clients, updates, rate))
+        with urllib.request.urlopen(server.http_url + "healthz", timeout=10) as response:
+            return {**row, "server": json.loads(response.read())["inference"]}
+
+
+def main() -> None:
+    """Ours and the seed's path in the same run; a table and bench/results/load.json."""
+    from bench_startup import check_model, write_results
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--updates", type=int, default=90, help="updates per client (3 s at 30/s)")
+    parser.add_argument("--rate", type=float, default=30.0)
+    arguments = parser.parse_args()
+    check_model(arguments.tracking_uri)
+    args = (arguments.tracking_uri, arguments.clients, arguments.updates, arguments.rate)
+    rows = {"ours": measure(*args), "seed_predict": measure(*args, "--inference", "predict", "--cache-size", "0")}
+    print(f"{'server':<13} {'recog/s':>8} {'last p50 ms':>12} {'last p99 ms':>12} {'lost':>5} {'wrong':>6}")
+    for name, row in rows.items():
+        p50, p99 = (f"{row[k]:.1f}" if row[k] is not None else "-" for k in ("last_p50_ms", "last_p99_ms"))
+        print(f"{name:<13} {row['recognitions_per_s']:>8} {p50:>12} {p99:>12} {row['lost']:>5} {row['wrong']:>6}")
+    stats = rows["ours"]["server"]
+    if stats:
+        hits = stats["cache_hits"] / max(1, stats["cache_hits"] + stats["cache_misses"])
+        print(f"ours: digit cache hit rate {hits:.0%}, {stats['batched_requests'] / max(1, stats['model_calls']):.2f} "
+              "requests per model call")
+    ours = rows["ours"]
+    met = ours["recognitions_per_s"] >= 800 and (ours["last_p99_ms"] or 1e9) <= 50 and not ours["lost"]
+    print(f"target (>= 800 recognitions/s, p99 <= 50 ms, none lost): {'met' if met else 'NOT met'}")
+    print(f"results: {write_results('load', {**rows, 'target_met': met})}")
+
+
+if __name__ == "__main__":
+    main()

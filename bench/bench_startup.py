@@ -1,0 +1,116 @@
+"""Benchmark: `demnistify serve` cold start to ready, and its resident memory after warm-up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+sys.path.insert(0, str(REPO_ROOT))
+
+
+class ServerProcess:
+    """`demnistify serve --port 0` in a subprocess: the ready time, its address and memory."""
+
+    def __init__(self, tracking_uri: str | None, *extra: str) -> None:
+        command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0", *extra]
+        command += ["--tracking-uri", tracking_uri] if tracking_uri else []
+        self._log = tempfile.TemporaryFile("w+")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        line = self.process.stdout.readline()
+        self.ready_seconds = time.perf_counter() - started
+        if "open http://" not in line:
+            self._log.seek(0)
+            raise SystemExit(f"The server did not start:\n{line}{self._log.read()[-3000:]}")
+        self.http_url = line.rsplit("open ", 1)[1].strip()
+        self.ws_url = self.http_url.replace("http://", "ws://")
+
+    def rss_mib(self) -> float:
+        """Resident set size of the server process, from /proc."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager would; returns the exit status."""
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            self.process.kill()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            self.stop()
+
+
+def check_model(tracking_uri: str | None) -> None:
+    """Exit with a clear message when the registry holds no champion model to benchmark."""
+    from training.registry import RegistryError, connect, resolve
+    from demnistify.constants import DEFAULT_MODEL_URI
+
+    try:
+        resolve(connect(tracking_uri), DEFAULT_MODEL_URI)
+    except RegistryError as error:
+        raise SystemExit(f"{error}\nThe benchmarks need a registered model: run `demnistify train --profile quick` "
+                         "(or pass --tracking-uri of a store that has one).") from None
+
+
+async def warm_up(ws_url: str, messages: list[str]) -> None:
+    """Send each message and wait for its reply, so every code path has run once."""
+    from websockets.asyncio.client import connect
+
+    async with connect(ws_url) as ws:
+        await ws.recv()
+        for message in messages:
+            await ws.send(message)
+            await ws.recv()
+
+
+def write_results(name: str, document: dict) -> Path:
+    """Write bench/results/NAME.json (gitignored) and return its path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+def main() -> None:
+    """Start the server a few times; report the time to ready and RSS after warm-up."""
+    from bench_latency import drawing_message
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    parser.add_argument("--runs", type=int, default=3)
+    arguments = parser.parse_args()
+    check_model(arguments.tracking_uri)
+    rows = []
+    for run in range(arguments.runs):
+        with ServerProcess(arguments.tracking_uri) as server:
+            idle = server.rss_mib()
+            asyncio.run(warm_up(server.ws_url, [drawing_message(i, count, seed=i) for i, count in
+                                                enumerate([1, 3, 6, 10] * 5)]))
+            rows.append({"ready_s": round(server.ready_seconds, 2), "rss_ready_mib": round(idle, 1),
+                         "rss_warm_mib": round(server.rss_mib(), 1), "exit_status": server.stop()})
+    print(f"{'run':>3} {'ready (s)':>10} {'RSS ready (MiB)':>16} {'RSS warm (MiB)':>15} {'exit':>5}")
+    for index, row in enumerate(rows):
+        print(f"{index:>3} {row['ready_s']:>10} {row['rss_ready_mib']:>16} {row['rss_warm_mib']:>15} "
+              f"{row['exit_status']:>5}")
+    print(f"results: {write_results('startup', {'runs': rows})}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Live recognition over a websocket: protocol, model store following the registry, and the server."""

@@ -1,0 +1,201 @@
+"""The websocket server: one port for the live protocol, the drawing page, static files and /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import mimetypes
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import formatdate
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast
+from websockets.asyncio.server import serve as websockets_serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from serving.access import check_upgrade
+from serving.config import ServeConfig
+from serving.live import Job, LatestSlot, TokenBucket, run_jobs
+from serving.model_store import ModelStore, ServedModel, ServeError, configure_tensorflow
+from serving.protocol import ErrorCode, ProtocolError, encode, error_event, hello_event, model_event, parse_message
+
+logger = logging.getLogger(__name__)
+
+PLACEHOLDER_PAGE = (b"<!doctype html><meta charset=utf-8><title>deMNISTify</title><p>deMNISTify is serving. "
+                    b"The drawing page is not built yet; connect a websocket client to this address "
+                    b"(see serving/PROTOCOL.md).</p>")
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A started server: where it listens and what it serves."""
+
+    host: str
+    port: int
+    store: ModelStore
+    server: Server
+
+    @property
+    def url(self) -> str:
+        """The address of the drawing page (and of the websocket, as ws://)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}/"
+
+
+class App:
+    """Per-server state shared by every connection: model store, executor, limits."""
+
+    def __init__(self, config: ServeConfig, store: ModelStore, executor: ThreadPoolExecutor) -> None:
+        self.config, self.store, self.executor = config, store, executor
+        self.server: Server | None = None
+        self.started = time.monotonic()
+
+    async def handler(self, websocket: ServerConnection) -> None:
+        """One connection: hello, then read frames into the latest-drawing slot until it closes."""
+        limits = self.config.limits
+        slot, bucket = LatestSlot(), TokenBucket(limits.max_messages_per_second, limits.burst)
+        await websocket.send(encode(hello_event(self.store.current.ref, limits)))
+        worker = asyncio.create_task(run_jobs(slot, self.store, self.executor, websocket.send))
+        try:
+            async for message in websocket:
+                error = self._receive(message, slot, bucket)
+                if error is not None:
+                    await websocket.send(encode(error_event(error)))
+        finally:
+            worker.cancel()
+            # The worker ends with ConnectionClosed when the client left mid-send; that is expected.
+            await asyncio.gather(worker, return_exceptions=True)
+
+    def _receive(self, message: str | bytes, slot: LatestSlot, bucket: TokenBucket) -> ProtocolError | None:
+        if not bucket.allow():
+            return ProtocolError(ErrorCode.RATE_LIMITED, f"More than {self.config.limits.max_messages_per_second:g} "
+                                 "messages per second; this one was dropped. Send at most one per frame.")
+        try:
+            slot.offer(Job(parse_message(message, self.config.limits)))
+        except ProtocolError as error:
+            return error
+        return None
+
+    def on_swap(self, model: ServedModel) -> None:
+        """Tell every client which model answers from now on."""
+        if self.server is not None:
+            broadcast(self.server.connections, encode(model_event(model.ref)))
+
+    def health(self) -> dict:
+        """The /healthz document."""
+        connections = len(self.server.connections) if self.server is not None else 0
+        # pid tells workers sharing a port apart; tasks lets a soak test see that none leak.
+        return {**self.store.health(), "uptime_s": round(time.monotonic() - self.started, 1),
+                "connections": connections, "pid": os.getpid(), "tasks": len(asyncio.all_tasks())}
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Let websocket upgrades through (any path); answer plain HTTP GETs."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            refusal = check_upgrade(request.path, request.headers, self.config.allowed_origins, self.config.token)
+            if refusal is not None:
+                logger.warning("Refused a websocket from %s: %s", connection.remote_address, refusal.message)
+                return http_response(refusal.status, (refusal.message + "\n").encode(), "text/plain; charset=utf-8")
+            return None
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            body = json.dumps(self.health()).encode()
+            return http_response(http.HTTPStatus.OK, body, "application/json")
+        if path in ("/", "/index.html"):
+            page = self.config.static_dir / "index.html"
+            body = page.read_bytes() if page.is_file() else PLACEHOLDER_PAGE
+            return http_response(http.HTTPStatus.OK, body, "text/html; charset=utf-8")
+        if path.startswith("/static/"):
+            return self._static(path.removeprefix("/static/"))
+        return not_found(path)
+
+    def _static(self, name: str) -> Response:
+        root = self.config.static_dir.resolve()
+        target = (root / name).resolve()
+        # resolve() folds "..", so anything outside the folder is refused, whatever the spelling.
+        if not name or not target.is_relative_to(root) or not target.is_file():
+            return not_found(f"/static/{name}")
+        return http_response(http.HTTPStatus.OK, target.read_bytes(), content_type(target.name))
+
+
+def content_type(name: str) -> str:
+    """The Content-Type for a static file name; text types are UTF-8."""
+    guessed = "text/javascript" if name.endswith((".js", ".mjs")) else mimetypes.guess_type(name)[0]
+    guessed = guessed or "application/octet-stream"
+    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") or guessed.endswith("json") else guessed
+
+
+def http_response(status: http.HTTPStatus, body: bytes, content_type: str) -> Response:
+    """A complete HTTP response (the connection closes after it)."""
+    headers = Headers([("Date", formatdate(usegmt=True)), ("Connection", "close"),
+                       ("Content-Length", str(len(body))), ("Content-Type", content_type),
+                       ("Cache-Control", "no-cache")])
+    return Response(status.value, status.phrase, headers, body)
+
+
+def not_found(path: str) -> Response:
+    """404 naming the routes that exist."""
+    text = f"404 Not Found: {path}\nRoutes: / (drawing page), /static/<file>, /healthz, and the websocket.\n"
+    return http_response(http.HTTPStatus.NOT_FOUND, text.encode(), "text/plain; charset=utf-8")
+
+
+@contextlib.asynccontextmanager
+async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
+    """Load the model, listen, follow the registry; on exit close every connection with 1001."""
+    loop = asyncio.get_running_loop()
+    store = ModelStore(config.model_uri, config.tracking_uri, config.cache_size, config.inference)
+    # Registry calls and model loads get their own thread so recognitions never wait behind them.
+    registry_executor = ThreadPoolExecutor(1, thread_name_prefix="registry")
+    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="recognize")
+    try:
+        configure_tensorflow(config.tf_threads)
+        await loop.run_in_executor(registry_executor, store.load_initial)
+        app = App(config, store, executor)
+        # No compression: frames are small and deflate would cost CPU that recognition needs.
+        async with websockets_serve(app.handler, config.host, config.port, process_request=app.process_request,
+                                    max_size=config.limits.max_message_bytes, compression=None,
+                                    reuse_port=config.workers > 1) as server:
+            app.server = server
+            poller = asyncio.create_task(store.poll_forever(config.poll_seconds, registry_executor, app.on_swap))
+            try:
+                yield RunningServer(config.host, server.sockets[0].getsockname()[1], store, server)
+            finally:
+                poller.cancel()
+                await asyncio.gather(poller, return_exceptions=True)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        registry_executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def serve_until_signal(config: ServeConfig) -> None:
+    """Serve until SIGINT or SIGTERM, printing the address to open."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_server(config) as running:
+        ref = running.store.current.ref
+        print(f"deMNISTify serving {ref.name} v{ref.version} — open {running.url}", flush=True)
+        await stop.wait()
+        logger.info("Shutting down: closing %d connection(s) with 1001.", len(running.server.connections))
+
+
+def serve(config: ServeConfig) -> int:
+    """The `demnistify serve` entry point: 0 after a signal, 2 when no model can be served."""
+    try:
+        asyncio.run(serve_until_signal(config))
+    except ServeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot listen on {config.host}:{config.port}: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,52 @@
+"""Subcommand `serve`: fill a ServeConfig from the arguments and run the server until a signal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_POLL_SECONDS, DEFAULT_PORT, TOKEN_VARIABLE
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `serve` subcommand to the `demnistify` parser."""
+    serve = subparsers.add_parser("serve", help="serve live recognition over a websocket, with the drawing page")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"interface to listen on (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)")
+    serve.add_argument("--model", default=DEFAULT_MODEL_URI,
+                       help=f"registry URI; an alias is followed live (default {DEFAULT_MODEL_URI})")
+    serve.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    serve.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS,
+                       help=f"how often to check the alias for a new version (default {DEFAULT_POLL_SECONDS:g})")
+    serve.add_argument("--threads", type=int, help="recognition threads (default: two per core)")
+    serve.add_argument("--cache-size", type=int, default=4096, help="digits remembered per model (0: no cache)")
+    serve.add_argument("--inference", choices=("compiled", "predict"), default="compiled",
+                       help="predict: the seed's model.predict per message, only as a benchmark baseline")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="also accept websockets from pages at ORIGIN (scheme://host[:port]; '*' for any); "
+                            "this server's own page and localhost are always accepted")
+    serve.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE),
+                       help=f"require this bearer token on every websocket (default: ${TOKEN_VARIABLE})")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="serving processes sharing the port with SO_REUSEPORT (default 1)")
+    serve.set_defaults(handler=run_serve)
+
+
+def run_serve(arguments: argparse.Namespace) -> int:
+    """Build the ServeConfig and serve; returns the exit status."""
+    from serving.app import serve
+    from serving.config import ServeConfig
+    from serving.workers import serve_workers
+
+    overrides = {"threads": arguments.threads} if arguments.threads else {}
+    try:
+        config = ServeConfig(host=arguments.host, port=arguments.port, model_uri=arguments.model,
+                             tracking_uri=arguments.tracking_uri, poll_seconds=arguments.poll_seconds,
+                             cache_size=arguments.cache_size, inference=arguments.inference,
+                             allowed_origins=tuple(arguments.allow_origin), token=arguments.token or None,
+                             workers=arguments.workers, **overrides)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return serve_workers(config) if config.workers > 1 else serve(config)

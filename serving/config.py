@@ -1,0 +1,82 @@
+"""Serving configuration: one frozen `ServeConfig`, with the per-connection `Limits` it announces."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_POLL_SECONDS, DEFAULT_PORT
+
+INFERENCE_MODES = ("compiled", "predict")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one connection may send; announced in `hello` and enforced with `error` events."""
+
+    # Largest frame in bytes (websockets' max_size); bigger frames close the connection with 1009.
+    max_message_bytes: int = 2**21
+    max_strokes: int = 500
+    max_points: int = 20_000
+    max_canvas_side: int = 4096
+    max_image_pixels: int = 16_000_000
+    # Token bucket: a sustained message rate plus a burst, far above a 60 Hz pointer stream.
+    max_messages_per_second: float = 120.0
+    burst: int = 120
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value <= 0:
+                raise ValueError(f"Limit {name} must be positive, got {value!r}.")
+
+    def announce(self) -> dict:
+        """The limits as sent in the `hello` event."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything `demnistify serve` depends on; the CLI only fills it."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    model_uri: str = DEFAULT_MODEL_URI
+    tracking_uri: str | None = None
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    limits: Limits = field(default_factory=Limits)
+    static_dir: Path = STATIC_DIR
+    # Recognition threads: TensorFlow and OpenCV release the GIL, and threads waiting on the
+    # model get their digits batched together, so a few more threads than cores pay off.
+    threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 2))
+    # TensorFlow threads per model call: one is fastest for the small batches of a drawing
+    # (measured: 0.8 vs 1.3 ms for one digit on 2 cores); parallelism comes from `threads`.
+    tf_threads: int = 1
+    # Normalized digits remembered per model so unchanged digits are not classified again.
+    cache_size: int = 4096
+    # "compiled": one traced tf.function call per drawing; "predict": the seed's `model.predict`
+    # per message, kept only as the benchmarks' baseline.
+    inference: str = "compiled"
+    # Origins (scheme://host[:port]) whose pages may open the websocket besides this server's
+    # own page and localhost; "*" allows any.
+    allowed_origins: tuple[str, ...] = ()
+    # When set, every websocket must present it (Authorization: Bearer, or ?token=).
+    token: str | None = None
+    # Processes sharing the port through SO_REUSEPORT; each loads the model and follows the alias.
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}.")
+        if self.poll_seconds <= 0:
+            raise ValueError(f"poll_seconds must be positive, got {self.poll_seconds}.")
+        if self.threads < 1 or self.tf_threads < 0 or self.cache_size < 0:
+            raise ValueError("threads must be >= 1, tf_threads >= 0 (0: TensorFlow decides) and cache_size >= 0.")
+        if self.workers < 1 or (self.workers > 1 and self.port == 0):
+            raise ValueError(f"workers must be >= 1 and need a fixed port to share, got {self.workers} on port {self.port}.")
+        if self.token is not None and len(self.token) < 16:
+            raise ValueError("token must be at least 16 characters; make one with `python -c 'import secrets; "
+                             "print(secrets.token_urlsafe())'`.")
+        if self.inference not in INFERENCE_MODES:
+            raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}.")

@@ -1,0 +1,124 @@
+"""Live recognition per connection: the newest drawing wins, stale ones are dropped, never queued."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline import normalize_digit, recognize_image, recognize_strokes
+from serving.model_store import ModelStore, ServedModel
+from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest,
+                              encode, error_event, result_event)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One parsed drawing and when its frame arrived (results report the time since)."""
+
+    request: Request
+    received: float = field(default_factory=time.perf_counter)
+
+
+class LatestSlot:
+    """Holds at most one pending job; a newer job replaces (drops) the one still waiting.
+
+    The job is taken by the recognition thread when it starts, not when it is queued, so a
+    connection waiting behind others for a thread still gets its newest drawing recognized.
+    """
+
+    def __init__(self) -> None:
+        self._job: Job | None = None
+        self._lock = threading.Lock()
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def offer(self, job: Job) -> None:
+        """Make `job` the next one to run, dropping a pending older one (event loop thread)."""
+        with self._lock:
+            self.dropped += self._job is not None
+            self._job = job
+        self._ready.set()
+
+    async def wait(self) -> None:
+        """Wait until a job is pending."""
+        await self._ready.wait()
+        self._ready.clear()
+
+    def take(self) -> Job | None:
+        """Take the pending job, if any (any thread)."""
+        with self._lock:
+            job, self._job = self._job, None
+        return job
+
+
+class TokenBucket:
+    """Message rate limit: `rate` tokens per second, at most `burst` saved up."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self._tokens, self._last = float(burst), time.monotonic()
+
+    def allow(self) -> bool:
+        """Take a token if one is left."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def execute(job: Job, model: ServedModel) -> str:
+    """Recognize one drawing with `model` (blocking, CPU-bound) and return the reply frame."""
+    request = job.request
+    if isinstance(request, MatrixRequest):
+        # The original client expects the bare digit as plain text.
+        return str(int(np.argmax(model.classify(normalize_digit(request.matrix)[None])[0])))
+    try:
+        if isinstance(request, StrokesRequest):
+            recognition = recognize_strokes(request.strokes, request.width, request.height, model.classify,
+                                            pen_width=request.pen_width)
+        else:
+            recognition = recognize_image(request.data, model.classify)
+    except ValueError as error:
+        code = ErrorCode.BAD_IMAGE if isinstance(request, ImageRequest) else ErrorCode.INVALID_FIELD
+        raise ProtocolError(code, str(error), request.id) from None
+    elapsed_ms = (time.perf_counter() - job.received) * 1000
+    return encode(result_event(request.id, recognition, model.ref, elapsed_ms))
+
+
+def run_newest(slot: LatestSlot, store: ModelStore) -> str | None:
+    """In a recognition thread: recognize the connection's newest drawing with the current model."""
+    job = slot.take()
+    if job is None:
+        return None  # A newer wake-up already took it.
+    try:
+        return execute(job, store.current)
+    except ProtocolError as error:
+        return encode(error_event(error))
+    except Exception:  # noqa: BLE001 - one bad drawing must not end the connection.
+        logger.exception("Recognition failed")
+        error = ProtocolError(ErrorCode.INTERNAL, "The server failed to recognize this drawing; it was logged. "
+                              "Try again.", getattr(job.request, "id", None))
+        return encode(error_event(error))
+
+
+async def run_jobs(slot: LatestSlot, store: ModelStore, executor: Executor,
+                   send: Callable[[str], Awaitable[None]]) -> None:
+    """Whenever a drawing is pending, recognize the newest one in the executor and send the reply."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await slot.wait()
+        reply = await loop.run_in_executor(executor, run_newest, slot, store)
+        if reply is not None:
+            await send(reply)

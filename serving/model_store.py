@@ -1,0 +1,205 @@
+"""The served model: loaded from the registry, cached per digit, hot-swapped when its alias moves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
+from pipeline.types import Classifier
+from serving.batching import BatchingClassifier
+from training.inference import make_classifier
+from training.registry import ModelRef, RegistryError, connect, get_alias, load_keras_model, parse_model_uri, resolve
+
+logger = logging.getLogger(__name__)
+
+
+class ServeError(RuntimeError):
+    """The server cannot start: no registry, no registered model, or it does not load."""
+
+
+class DigitCache:
+    """A classifier that remembers the probabilities of normalized digits it has seen (bounded LRU).
+
+    A live client resends the whole drawing on every stroke, so most digits are unchanged;
+    the key is the bytes of the normalized 28x28 image, exact and cheap to hash.
+    """
+
+    def __init__(self, classify: Classifier, size: int) -> None:
+        self._classify, self._size = classify, size
+        self._entries: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+        keys = [image.tobytes() for image in batch]
+        out = np.empty((len(batch), NUM_CLASSES), dtype=np.float32)
+        missing = self._lookup(keys, out)
+        if missing:
+            fresh = np.asarray(self._classify(batch[missing]), dtype=np.float32)
+            out[missing] = fresh
+            self._store([keys[i] for i in missing], fresh)
+        return out
+
+    def _lookup(self, keys: list[bytes], out: np.ndarray) -> list[int]:
+        missing = []
+        with self._lock:
+            for index, key in enumerate(keys):
+                found = self._entries.get(key)
+                if found is None:
+                    missing.append(index)
+                else:
+                    self._entries.move_to_end(key)
+                    out[index] = found
+            self.hits += len(keys) - len(missing)
+            self.misses += len(missing)
+        return missing
+
+    def _store(self, keys: list[bytes], probabilities: np.ndarray) -> None:
+        with self._lock:
+            for key, row in zip(keys, probabilities):
+                self._entries[key] = row
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded version and its (cached, compiled) classifier."""
+
+    ref: ModelRef
+    classify: Classifier
+
+
+def configure_tensorflow(threads: int) -> None:
+    """Set TensorFlow's thread pools (0 leaves its default); only possible before its first op."""
+    import tensorflow as tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            # Already running in this process (tests, notebooks): keep what it has.
+            logger.debug("TensorFlow is initialized already; its thread settings stay.")
+
+
+def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
+                      inference: str = "compiled") -> ServedModel:
+    """Load a version and compile its classifier (blocking: seconds); RegistryError when it fails."""
+    model = load_keras_model(ref, tracking_uri)
+    try:
+        # The baseline stays exactly the seed's path: one model.predict per drawing, unbatched.
+        classify = make_predict_classifier(model) if inference == "predict" else BatchingClassifier(make_classifier(model))
+    except Exception as error:  # noqa: BLE001 - a model of the wrong shape fails in many ways.
+        raise RegistryError(f"Version {ref.version} loads but cannot classify 28x28 digits: {error}") from error
+    return ServedModel(ref, DigitCache(classify, cache_size) if cache_size else classify)
+
+
+def make_predict_classifier(model) -> Classifier:
+    """The seed's path, `model.predict` on every call: the benchmarks' baseline, never the default."""
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
+        return model.predict(batch, verbose=0)
+
+    return classify
+
+
+class ModelStore:
+    """Holds the current model; `poll_forever` follows the alias and swaps in new versions."""
+
+    def __init__(self, model_uri: str, tracking_uri: str | None, cache_size: int, inference: str = "compiled") -> None:
+        try:
+            self.name, self.alias, self.pinned = parse_model_uri(model_uri)
+        except RegistryError as error:
+            raise ServeError(str(error)) from None
+        self.model_uri, self.tracking_uri = model_uri, tracking_uri
+        self._load_options = (cache_size, inference)
+        self._client = connect(tracking_uri)
+        self.current: ServedModel | None = None
+        self.error: str | None = None
+        self._failed_version: str | None = None
+
+    def load_initial(self) -> ServedModel:
+        """Resolve the URI and load that version (blocking); ServeError says what to do if it fails."""
+        try:
+            ref = resolve(self._client, self.model_uri)
+            self.current = load_served_model(ref, self.tracking_uri, *self._load_options)
+        except RegistryError as error:
+            raise ServeError(f"Cannot serve {self.model_uri}: {error}\nTrain and register a model with "
+                             f"`demnistify train` (add --tracking-uri if the registry is elsewhere).") from error
+        return self.current
+
+    async def poll_forever(self, seconds: float, executor: Executor, on_swap: Callable[[ServedModel], None]) -> None:
+        """Check the alias every `seconds` until cancelled; pinned versions are never polled."""
+        while self.alias is not None:
+            await asyncio.sleep(seconds)
+            swapped = await self.poll_once(executor)
+            if swapped is not None:
+                on_swap(swapped)
+
+    async def poll_once(self, executor: Executor) -> ServedModel | None:
+        """Look at the alias once; load and return a new version if it moved (None otherwise)."""
+        loop = asyncio.get_running_loop()
+        try:
+            ref = await loop.run_in_executor(executor, get_alias, self._client, self.name, self.alias)
+        except RegistryError as error:
+            return self._fail(f"Registry unreachable, still serving version {self.current.ref.version}: {error}")
+        if ref is None:
+            return self._fail(f"{self.name}@{self.alias} no longer exists; still serving "
+                              f"version {self.current.ref.version}.")
+        if ref.version == self.current.ref.version:
+            self.error = self._failed_version = None
+            return None
+        if ref.version == self._failed_version:
+            return None  # Already reported; retried once the alias moves again.
+        return await self._swap(ref, executor)
+
+    async def _swap(self, ref: ModelRef, executor: Executor) -> ServedModel | None:
+        logger.info("%s@%s moved to version %s; loading it.", self.name, self.alias, ref.version)
+        loop = asyncio.get_running_loop()
+        try:
+            model = await loop.run_in_executor(executor, load_served_model, ref, self.tracking_uri,
+                                               *self._load_options)
+        except RegistryError as error:
+            self._failed_version = ref.version
+            return self._fail(f"Version {ref.version} failed to load; still serving version "
+                              f"{self.current.ref.version}: {error}")
+        # One assignment: requests already running finish on the model they started with.
+        self.current, self.error, self._failed_version = model, None, None
+        logger.info("Now serving %s version %s.", ref.name, ref.version)
+        return model
+
+    def _fail(self, message: str) -> None:
+        if message != self.error:
+            logger.error("%s", message)
+        self.error = message
+        return None
+
+    def health(self) -> dict:
+        """Status and model for /healthz: `degraded` with the error while the alias cannot be followed."""
+        ref = self.current.ref
+        status = {"status": "degraded" if self.error else "ok",
+                  "model": {"name": ref.name, "version": ref.version, "run_id": ref.run_id},
+                  "inference": inference_stats(self.current.classify)}
+        return {**status, "error": self.error} if self.error else status
+
+
+def inference_stats(classify: Classifier) -> dict:
+    """Cache hits and model calls of the current model (the benchmarks read them from /healthz)."""
+    stats, inner = {}, classify
+    if isinstance(inner, DigitCache):
+        stats |= {"cache_hits": inner.hits, "cache_misses": inner.misses}
+        inner = inner._classify
+    if isinstance(inner, BatchingClassifier):
+        stats |= {"model_calls": inner.calls, "batched_requests": inner.batched}
+    return stats

@@ -1,0 +1,226 @@
+"""The websocket protocol (serving/PROTOCOL.md): typed requests parsed from frames, events as JSON."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from demnistify.constants import IMAGE_SIZE, PROTOCOL_VERSION
+from pipeline.types import Digit, Recognition
+from serving.config import Limits
+
+MAX_ID_LENGTH = 128
+
+
+class ErrorCode(StrEnum):
+    """Every `code` an `error` event can carry; PROTOCOL.md documents each."""
+
+    BAD_JSON = "bad_json"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_FIELD = "invalid_field"
+    TOO_MANY_STROKES = "too_many_strokes"
+    TOO_MANY_POINTS = "too_many_points"
+    CANVAS_TOO_LARGE = "canvas_too_large"
+    IMAGE_TOO_LARGE = "image_too_large"
+    BAD_IMAGE = "bad_image"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A request the server refuses; becomes an `error` event, and the connection stays open."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: int | str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.request_id = code, message, request_id
+
+
+@dataclass(frozen=True)
+class StrokesRequest:
+    """`recognize` with strokes: the whole drawing as polylines on a width x height canvas."""
+
+    id: int | str | None
+    width: int
+    height: int
+    strokes: list
+    pen_width: float | None = None
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """`recognize` with an image (base64 field or binary frame): PNG/JPEG bytes."""
+
+    id: int | str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class MatrixRequest:
+    """The original web client's frame: one 28x28 matrix in [0, 1], answered with plain text."""
+
+    matrix: np.ndarray
+
+
+Request = StrokesRequest | ImageRequest | MatrixRequest
+
+
+def parse_message(message: str | bytes, limits: Limits) -> Request:
+    """Turn one websocket frame into a request, or raise ProtocolError saying what to fix."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return ImageRequest(None, check_image(bytes(message), limits, None))
+    try:
+        data = json.loads(message)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"A text frame must hold one JSON value: {error}.") from None
+    if isinstance(data, list):
+        return MatrixRequest(_legacy_matrix(data))
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "A message must be a JSON object with a \"type\".")
+    request_id = _request_id(data.get("id"))
+    kind = data.get("type")
+    if kind != "recognize":
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}: the server accepts "
+                            "\"recognize\" (see PROTOCOL.md).", request_id)
+    return _recognize(data, request_id, limits)
+
+
+def _request_id(value) -> int | str | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH:
+        return value
+    raise ProtocolError(ErrorCode.INVALID_FIELD, f"\"id\" must be an integer or a string of at most "
+                        f"{MAX_ID_LENGTH} characters, got {type(value).__name__}.")
+
+
+def _recognize(data: dict, request_id, limits: Limits) -> Request:
+    has_strokes, has_image = "strokes" in data, "image" in data
+    if has_strokes == has_image:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "A recognize message needs exactly one of \"strokes\" "
+                            "(with width and height) or \"image\" (base64 PNG/JPEG).", request_id)
+    if has_image:
+        return ImageRequest(request_id, check_image(_base64(data["image"], request_id), limits, request_id))
+    width = _canvas_side(data, "width", request_id, limits)
+    height = _canvas_side(data, "height", request_id, limits)
+    pen_width = data.get("pen_width")
+    if pen_width is not None and (not _is_number(pen_width) or not pen_width > 0):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"\"pen_width\" must be a positive number, got {pen_width!r}.",
+                            request_id)
+    return StrokesRequest(request_id, width, height, _strokes(data["strokes"], request_id, limits), pen_width)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _canvas_side(data: dict, name: str, request_id, limits: Limits) -> int:
+    value = data.get(name)
+    if not _is_number(value) or value < 1 or value != int(value):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"\"{name}\" must be the canvas {name} in whole pixels "
+                            f"(>= 1), got {value!r}.", request_id)
+    if value > limits.max_canvas_side:
+        raise ProtocolError(ErrorCode.CANVAS_TOO_LARGE, f"The canvas may be at most {limits.max_canvas_side} "
+                            f"pixels on a side, got {name} {value}; scale the drawing down.", request_id)
+    return int(value)
+
+
+def _strokes(strokes, request_id, limits: Limits) -> list:
+    if not isinstance(strokes, list) or not all(isinstance(stroke, list) for stroke in strokes):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "\"strokes\" must be a list of strokes, each a list of "
+                            "[x, y] points.", request_id)
+    if len(strokes) > limits.max_strokes:
+        raise ProtocolError(ErrorCode.TOO_MANY_STROKES, f"A drawing may hold at most {limits.max_strokes} "
+                            f"strokes, got {len(strokes)}.", request_id)
+    points = sum(len(stroke) for stroke in strokes)
+    if points > limits.max_points:
+        raise ProtocolError(ErrorCode.TOO_MANY_POINTS, f"A drawing may hold at most {limits.max_points} points, "
+                            f"got {points}; drop points closer than a pixel apart.", request_id)
+    return strokes
+
+
+def _base64(text, request_id) -> bytes:
+    if not isinstance(text, str):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "\"image\" must be a base64 string.", request_id)
+    # Accept data URLs as produced by canvas.toDataURL().
+    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ProtocolError(ErrorCode.BAD_IMAGE, f"\"image\" is not valid base64: {error}.", request_id) from None
+
+
+def check_image(data: bytes, limits: Limits, request_id) -> bytes:
+    """Check an image's size from its header alone (no decoding), so large images cost nothing."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            width, height = Image.open(io.BytesIO(data)).size
+    except Image.DecompressionBombError:
+        width = height = limits.max_image_pixels + 1
+    except Exception as error:  # noqa: BLE001 - Pillow raises many kinds on bad bytes.
+        raise ProtocolError(ErrorCode.BAD_IMAGE, f"The {len(data)} image bytes are not a PNG or JPEG image "
+                            f"({type(error).__name__}).", request_id) from None
+    if width * height > limits.max_image_pixels:
+        raise ProtocolError(ErrorCode.IMAGE_TOO_LARGE, f"Images may hold at most {limits.max_image_pixels} "
+                            f"pixels, got {width}x{height}; scale it down.", request_id)
+    return data
+
+
+def _legacy_matrix(data: list) -> np.ndarray:
+    try:
+        matrix = np.array(data, dtype=np.float32)
+    except (TypeError, ValueError):
+        matrix = None
+    if matrix is None or matrix.shape != (IMAGE_SIZE, IMAGE_SIZE) or not np.isfinite(matrix).all() \
+            or matrix.min() < 0 or matrix.max() > 1 or any(isinstance(v, bool) for row in data for v in row):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "A JSON array must be a 28x28 matrix of numbers in [0, 1] "
+                            "(the original client's format); send {\"type\": \"recognize\", ...} otherwise.")
+    return matrix
+
+
+def model_info(ref, full: bool = True) -> dict:
+    """A model version as events describe it."""
+    info = {"name": ref.name, "version": ref.version}
+    return {**info, "run_id": ref.run_id} if full else info
+
+
+def hello_event(ref, limits: Limits) -> dict:
+    """The first event on every connection."""
+    return {"type": "hello", "protocol": PROTOCOL_VERSION, "model": model_info(ref), "limits": limits.announce()}
+
+
+def model_event(ref) -> dict:
+    """Sent to every client when the served model changes."""
+    return {"type": "model", "model": model_info(ref)}
+
+
+def error_event(error: ProtocolError) -> dict:
+    """The event for a refused request."""
+    return {"type": "error", "id": error.request_id, "code": str(error.code), "message": error.message}
+
+
+def result_event(request_id, recognition: Recognition, ref, elapsed_ms: float) -> dict:
+    """The answer to one recognize request."""
+    return {"type": "result", "id": request_id, "text": recognition.text, "lines": list(recognition.lines),
+            "digits": [_digit(digit) for digit in recognition.digits], "model": model_info(ref, full=False),
+            "elapsed_ms": round(elapsed_ms, 3)}
+
+
+def _digit(digit: Digit) -> dict:
+    return {"label": digit.label, "confidence": round(digit.confidence, 6), "box": list(digit.box),
+            "candidates": [[label, round(p, 6)] for label, p in digit.candidates], "unsure": digit.unsure,
+            "line": digit.line}
+
+
+def encode(event: dict) -> str:
+    """Compact JSON for one event."""
+    return json.dumps(event, separators=(",", ":"))

@@ -1,0 +1,127 @@
+"""Protocol parsing and limits without a server: every refused frame gets the documented error code."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from serving.config import Limits, ServeConfig
+from serving.live import LatestSlot, TokenBucket
+from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, StrokesRequest, error_event,
+                              parse_message)
+
+LIMITS = Limits(max_strokes=3, max_points=50, max_canvas_side=1000, max_image_pixels=10_000)
+
+
+def png(width: int, height: int) -> bytes:
+    """A white PNG with one black bar."""
+    image = np.full((height, width), 255, np.uint8)
+    image[height // 4: 3 * height // 4, width // 2 - 2: width // 2 + 2] = 0
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def recognize(**fields) -> str:
+    return json.dumps({"type": "recognize", "id": 5, **fields})
+
+
+def refused(message, limits: Limits = LIMITS) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        parse_message(message, limits)
+    return caught.value
+
+
+def test_strokes_request_parsed():
+    request = parse_message(recognize(width=800, height=300.0, pen_width=14, strokes=[[[1, 2], [3.5, 4]]]), LIMITS)
+    assert request == StrokesRequest(5, 800, 300, [[[1, 2], [3.5, 4]]], 14)
+
+
+def test_image_field_and_binary_frame_parsed():
+    data = png(40, 30)
+    assert parse_message(recognize(image=base64.b64encode(data).decode()), LIMITS) == ImageRequest(5, data)
+    data_url = "data:image/png;base64," + base64.b64encode(data).decode()
+    assert parse_message(recognize(image=data_url), LIMITS).data == data
+    assert parse_message(data, LIMITS) == ImageRequest(None, data)
+
+
+def test_legacy_matrix_parsed():
+    request = parse_message(json.dumps(np.full((28, 28), 0.5).tolist()), LIMITS)
+    assert isinstance(request, MatrixRequest) and request.matrix.shape == (28, 28)
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ("{not json", ErrorCode.BAD_JSON),
+    ('{"type": "draw", "id": 1}', ErrorCode.UNKNOWN_TYPE),
+    ('{"id": 1}', ErrorCode.UNKNOWN_TYPE),
+    ("42", ErrorCode.INVALID_FIELD),
+    (json.dumps([[0.5] * 28] * 27), ErrorCode.INVALID_FIELD),
+    (json.dumps([[2.0] * 28] * 28), ErrorCode.INVALID_FIELD),
+    (json.dumps([[True] * 28] * 28), ErrorCode.INVALID_FIELD),
+    (recognize(width=100, height=100), ErrorCode.INVALID_FIELD),
+    (recognize(width=100, height=100, strokes=[], image="AAAA"), ErrorCode.INVALID_FIELD),
+    (recognize(width=0, height=100, strokes=[]), ErrorCode.INVALID_FIELD),
+    (recognize(width=10.5, height=100, strokes=[]), ErrorCode.INVALID_FIELD),
+    (recognize(width="800", height=100, strokes=[]), ErrorCode.INVALID_FIELD),
+    (recognize(width=100, height=100, pen_width=-3, strokes=[]), ErrorCode.INVALID_FIELD),
+    (recognize(width=100, height=100, strokes=[1, 2]), ErrorCode.INVALID_FIELD),
+    (recognize(width=100, height=100, strokes="[[1, 2]]"), ErrorCode.INVALID_FIELD),
+    (json.dumps({"type": "recognize", "id": [1], "width": 1, "height": 1, "strokes": []}), ErrorCode.INVALID_FIELD),
+    (recognize(width=100, height=100, strokes=[[[1, 1]]] * 4), ErrorCode.TOO_MANY_STROKES),
+    (recognize(width=100, height=100, strokes=[[[1, 1]] * 51]), ErrorCode.TOO_MANY_POINTS),
+    (recognize(width=1001, height=100, strokes=[]), ErrorCode.CANVAS_TOO_LARGE),
+    (recognize(image="not base64!"), ErrorCode.BAD_IMAGE),
+    (recognize(image=base64.b64encode(b"GIF? no, garbage").decode()), ErrorCode.BAD_IMAGE),
+    (recognize(image=12), ErrorCode.INVALID_FIELD),
+    (b"\x89PNG broken", ErrorCode.BAD_IMAGE),
+    (png(200, 100), ErrorCode.IMAGE_TOO_LARGE),
+])
+def test_refused_frames_get_their_code(message, code):
+    error = refused(message)
+    assert error.code == code
+    assert len(error.message) > 20, "messages must tell a client developer what to fix"
+
+
+def test_errors_carry_the_request_id_when_readable():
+    event = error_event(refused(recognize(width=5000, height=100, strokes=[])))
+    assert event == {"type": "error", "id": 5, "code": "canvas_too_large", "message": event["message"]}
+    assert refused("{oops").request_id is None
+
+
+def test_every_error_code_is_documented():
+    document = (Path(__file__).resolve().parent.parent / "serving" / "PROTOCOL.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", document, flags=re.MULTILINE))
+    assert {str(code) for code in ErrorCode} <= documented
+
+
+def test_limits_are_validated_and_announced():
+    with pytest.raises(ValueError, match="max_points"):
+        Limits(max_points=0)
+    assert Limits().announce()["max_message_bytes"] == ServeConfig().limits.max_message_bytes
+    with pytest.raises(ValueError, match="port"):
+        ServeConfig(port=70000)
+
+
+def test_token_bucket_allows_a_burst_then_refuses():
+    bucket = TokenBucket(rate=0.001, burst=3)
+    assert [bucket.allow() for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_latest_slot_keeps_only_the_newest_job():
+    import asyncio
+
+    async def scenario():
+        slot = LatestSlot()
+        for job in ("a", "b", "c"):
+            slot.offer(job)
+        await slot.wait()
+        taken = slot.take()
+        slot.offer("d")
+        await slot.wait()
+        return taken, slot.take(), slot.take(), slot.dropped
+
+    assert asyncio.run(scenario()) == ("c", "d", None, 2)
