@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from pipeline import Recognition, rasterize_strokes
-from training.sequences import evaluate_sequences, make_canvas_case, make_sequence_cases, trace_digit
+from training.sequences import evaluate_sequences, make_canvas_case, make_sequence_cases
+from training.trace import trace_digit
 
 
 def digit_images() -> tuple[np.ndarray, np.ndarray]:

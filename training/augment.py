@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import keras
 import numpy as np
 
-from pipeline import normalize_digit
+from pipeline import normalize_digit, render_strokes_digit
+from training.trace import trace_digit
 
 
 @dataclass(frozen=True)
@@ -24,13 +27,24 @@ class AugmentSettings:
     thickness_probability: float = 0.4
     placement_shift: float = 1.5
     placement_probability: float = 0.3
+    # Share of digits traced into strokes and redrawn the way serving renders a live drawing
+    # (constant MNIST-like pen, round joints), so the model knows that look as well as MNIST's.
+    stroke_probability: float = 0.3
 
 
-def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
-    """Distort one 28x28 uint8 MNIST digit and normalize it exactly as the pipeline does."""
+def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings,
+                  strokes: Callable[[], list[np.ndarray]] | None = None) -> np.ndarray:
+    """Distort one 28x28 uint8 MNIST digit and normalize it exactly as the pipeline does.
+
+    `strokes` gives the digit traced into pen strokes (computed on demand); with it, some
+    digits are redrawn from their distorted strokes instead.
+    """
     if rng.random() < settings.clean_probability:
         # Some untouched digits keep the model sharp on clean, centered input.
         return image.astype(np.float32) / 255.0
+    if strokes is not None and rng.random() < settings.stroke_probability:
+        linear = _random_linear(rng, settings)
+        return render_strokes_digit([line @ linear.T for line in strokes()])
     distorted = _random_affine(image, rng, settings)
     if rng.random() < settings.thickness_probability:
         distorted = _random_thickness(distorted, rng)
@@ -43,16 +57,21 @@ def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: Augment
 def _random_affine(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
     # Work at twice the resolution so that rotation and shear keep thin strokes smooth.
     large = cv2.resize(image, (56, 56), interpolation=cv2.INTER_LINEAR)
+    linear = _random_linear(rng, settings)
+    center = np.array([28.0, 28.0])
+    matrix = np.hstack([linear, (center - linear @ center)[:, None]])
+    # The canvas is larger than the digit so that nothing is cut off; normalization crops.
+    return cv2.warpAffine(large, matrix, (56, 56), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _random_linear(rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
+    # Rotation after scale, aspect and shear: the ways handwriting differs from MNIST's.
     angle = math.radians(rng.uniform(-settings.rotation_degrees, settings.rotation_degrees))
     scale = rng.uniform(*settings.scale_range)
     aspect = rng.uniform(*settings.aspect_range)
     shear = rng.uniform(-settings.shear, settings.shear)
     cos, sin = math.cos(angle), math.sin(angle)
-    linear = np.array([[cos, -sin], [sin, cos]]) @ np.array([[scale * aspect, shear], [0.0, scale]])
-    center = np.array([28.0, 28.0])
-    matrix = np.hstack([linear, (center - linear @ center)[:, None]])
-    # The canvas is larger than the digit so that nothing is cut off; normalization crops.
-    return cv2.warpAffine(large, matrix, (56, 56), flags=cv2.INTER_LINEAR, borderValue=0)
+    return np.array([[cos, -sin], [sin, cos]]) @ np.array([[scale * aspect, shear], [0.0, scale]])
 
 
 def _random_thickness(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -82,6 +101,8 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.seed, self.settings, self.epoch = seed, settings, 0
         self.order = np.random.default_rng([seed, 0]).permutation(len(images))
+        # Traced strokes per image, computed the first time a digit is redrawn (0.6 ms each).
+        self.traces: dict[int, list[np.ndarray]] = {}
 
     def __len__(self) -> int:
         return math.ceil(len(self.images) / self.batch_size)
@@ -90,8 +111,13 @@ class AugmentedBatches(keras.utils.PyDataset):
         # Seeding by (seed, epoch, batch) keeps runs reproducible whatever the worker order.
         rng = np.random.default_rng([self.seed, self.epoch, index])
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        batch = np.stack([augment_digit(self.images[i], rng, self.settings) for i in picked])
+        batch = np.stack([augment_digit(self.images[i], rng, self.settings, partial(self._trace, i)) for i in picked])
         return batch[..., None], self.labels[picked]
+
+    def _trace(self, index: int) -> list[np.ndarray]:
+        if index not in self.traces:
+            self.traces[index] = trace_digit(self.images[index])
+        return self.traces[index]
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
