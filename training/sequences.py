@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import Classifier, Recognition, recognize_strokes
+from pipeline import Classifier, Recognition, recognize_strokes, render_strokes_digit
 from training.trace import trace_digit
 
 LAYOUTS = ("ordinary", "tight")
@@ -34,6 +34,8 @@ class SequenceCase:
     pen_width: float
     text: str
     layout: str
+    # How many of `strokes` each digit drew, in order (lets the benchmark isolate segmentation).
+    digit_strokes: tuple[int, ...] = ()
 
 
 def make_sequence_cases(images: np.ndarray, labels: np.ndarray, count: int, layout: str, seed: int) -> list[SequenceCase]:
@@ -48,7 +50,7 @@ def _make_case(images: np.ndarray, labels: np.ndarray, layout: str, rng: np.rand
     picks = rng.integers(0, len(images), size=int(rng.integers(1, MAX_DIGITS + 1)))
     height = float(np.exp(rng.uniform(*np.log(HEIGHT_RANGE))))
     pen = float(rng.uniform(2.0, max(2.5, min(14.0, 0.15 * height))))
-    slope, x, strokes = rng.uniform(-0.12, 0.12), 0.0, []
+    slope, x, strokes, counts = rng.uniform(-0.12, 0.12), 0.0, [], []
     for index in picks:
         scale = height / DIGIT_BOX * rng.uniform(0.9, 1.1)
         digit = [line * scale for line in trace_digit(images[index])]
@@ -56,8 +58,10 @@ def _make_case(images: np.ndarray, labels: np.ndarray, layout: str, rng: np.rand
         baseline = slope * x + rng.normal(0.0, 0.04 * height)
         offset = np.array([x - low[0], baseline - high[1]])
         strokes += [line + offset for line in digit]
+        counts.append(len(digit))
         x += high[0] - low[0] + pen + rng.uniform(*GAPS[layout]) * height
-    return _place(strokes, pen, height, "".join(str(int(labels[i])) for i in picks), layout, rng)
+    case = _place(strokes, pen, height, "".join(str(int(labels[i])) for i in picks), layout, rng)
+    return replace(case, digit_strokes=tuple(counts))
 
 
 def _place(strokes: list[np.ndarray], pen: float, height: float, text: str, layout: str,
@@ -91,6 +95,25 @@ def evaluate_sequences(cases: Sequence[SequenceCase], classify: Classifier,
     }
 
 
+def evaluate_oracle(cases: Sequence[SequenceCase], classify: Classifier) -> dict[str, float]:
+    """The same scores with perfect segmentation: each digit's own strokes, rendered and classified.
+
+    This is the ceiling the classifier and the traced strokes allow; the gap to it is what
+    segmentation loses.
+    """
+    images, texts = [], []
+    for case in cases:
+        bounds = np.cumsum((0, *case.digit_strokes))
+        images += [render_strokes_digit(case.strokes[start:end]) for start, end in zip(bounds[:-1], bounds[1:])]
+        texts.append(case.text)
+    labels = iter(np.asarray(classify(np.stack(images))).argmax(axis=1)) if images else iter(())
+    read = ["".join(str(next(labels)) for _ in text) for text in texts]
+    digits = sum(len(text) for text in texts)
+    wrong = sum(a != b for text, guess in zip(texts, read) for a, b in zip(text, guess))
+    return {"sequence_accuracy": sum(t == r for t, r in zip(texts, read)) / max(len(cases), 1),
+            "digit_accuracy": 1.0 - wrong / max(digits, 1), "count_errors": 0, "cases": len(cases)}
+
+
 def _edit_distance(first: str, second: str) -> int:
     previous = list(range(len(second) + 1))
     for i, a in enumerate(first, 1):
@@ -112,4 +135,4 @@ def make_canvas_case(images: np.ndarray, labels: np.ndarray, digits: int, width:
     factor = 0.9 * min(width / case.width, height / case.height)
     offset = (np.array([width, height]) - factor * np.array([case.width, case.height])) / 2
     strokes = tuple(line * factor + offset for line in case.strokes)
-    return SequenceCase(strokes, width, height, case.pen_width * factor, case.text, case.layout)
+    return replace(case, strokes=strokes, width=width, height=height, pen_width=case.pen_width * factor)
