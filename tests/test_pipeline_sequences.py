@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from pipeline import Recognition, rasterize_strokes
-from training.sequences import evaluate_sequences, make_canvas_case, make_sequence_cases
+from training.sequences import evaluate_oracle, evaluate_sequences, make_canvas_case, make_sequence_cases
 from training.trace import trace_digit
 
 
@@ -88,3 +88,22 @@ def test_evaluate_sequences_scores_whole_numbers_digits_and_counts():
     assert scores["sequence_accuracy"] == 18 / 20
     assert scores["count_errors"] == 1
     assert abs(scores["digit_accuracy"] - (1 - 2 / total)) < 1e-9
+
+
+def test_oracle_classifies_each_digit_from_its_own_strokes():
+    images, labels = digit_images()
+    cases = make_sequence_cases(images, labels, 30, "tight", seed=5)
+    assert all(sum(case.digit_strokes) == len(case.strokes) and len(case.digit_strokes) == len(case.text)
+               for case in cases)
+
+    def tall_is_one(batch: np.ndarray) -> np.ndarray:
+        # A '1' is the only digit whose ink is four times taller than wide; call the rest 0.
+        rows = [np.nonzero(image.max(axis=1) > 0.3)[0] for image in batch]
+        columns = [np.nonzero(image.max(axis=0) > 0.3)[0] for image in batch]
+        is_one = np.array([np.ptp(r) > 4 * np.ptp(c) for r, c in zip(rows, columns)])
+        return np.eye(10, dtype=np.float32)[np.where(is_one, 1, 0)]
+
+    scores = evaluate_oracle(cases, tall_is_one)
+    digits = "".join(case.text for case in cases)
+    assert scores["digit_accuracy"] == (digits.count("0") + digits.count("1")) / len(digits)
+    assert scores["sequence_accuracy"] == sum(set(case.text) <= {"0", "1"} for case in cases) / len(cases)
