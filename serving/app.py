@@ -20,6 +20,7 @@ from email.utils import formatdate
 from websockets.asyncio.server import Server, ServerConnection, broadcast
 from websockets.asyncio.server import serve as websockets_serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from serving.access import check_upgrade
@@ -30,6 +31,7 @@ from serving.protocol import ErrorCode, ProtocolError, encode, error_event, hell
 
 logger = logging.getLogger(__name__)
 
+REGISTRY_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 PLACEHOLDER_PAGE = (b"<!doctype html><meta charset=utf-8><title>deMNISTify</title><p>deMNISTify is serving. "
                     b"The drawing page is not built yet; connect a websocket client to this address "
                     b"(see serving/PROTOCOL.md).</p>")
@@ -63,13 +65,16 @@ class App:
         """One connection: hello, then read frames into the latest-drawing slot until it closes."""
         limits = self.config.limits
         slot, bucket = LatestSlot(), TokenBucket(limits.max_messages_per_second, limits.burst)
-        await websocket.send(encode(hello_event(self.store.current.ref, limits)))
         worker = asyncio.create_task(run_jobs(slot, self.store, self.executor, websocket.send))
         try:
+            await websocket.send(encode(hello_event(self.store.current.ref, limits)))
             async for message in websocket:
                 error = self._receive(message, slot, bucket)
                 if error is not None:
                     await websocket.send(encode(error_event(error)))
+        except ConnectionClosed:
+            # A client gone without a close frame (tab killed, network lost) is routine, not a server error.
+            logger.debug("Connection dropped by the client.")
         finally:
             worker.cancel()
             # The worker ends with ConnectionClosed when the client left mid-send; that is expected.
@@ -190,6 +195,10 @@ async def serve_until_signal(config: ServeConfig) -> None:
 
 def serve(config: ServeConfig) -> int:
     """The `demnistify serve` entry point: 0 after a signal, 2 when no model can be served."""
+    # MLflow retries a tracking server that is down for minutes by default; a server should
+    # fail fast at start and keep polling later. The environment still overrides these.
+    for variable, value in REGISTRY_HTTP_DEFAULTS.items():
+        os.environ.setdefault(variable, value)
     try:
         asyncio.run(serve_until_signal(config))
     except ServeError as error:

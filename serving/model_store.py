@@ -135,8 +135,11 @@ class ModelStore:
             ref = resolve(self._client, self.model_uri)
             self.current = load_served_model(ref, self.tracking_uri, *self._load_options)
         except RegistryError as error:
-            raise ServeError(f"Cannot serve {self.model_uri}: {error}\nTrain and register a model with "
-                             f"`demnistify train` (add --tracking-uri if the registry is elsewhere).") from error
+            hint = (f"Start the tracking server, or point --tracking-uri at it (now {self._client.tracking_uri})."
+                    if "unreachable" in str(error) else
+                    "Train and register a model with `demnistify train` (add --tracking-uri if the registry "
+                    "is elsewhere).")
+            raise ServeError(f"Cannot serve {self.model_uri}: {error}\n{hint}") from error
         return self.current
 
     async def poll_forever(self, seconds: float, executor: Executor, on_swap: Callable[[ServedModel], None]) -> None:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import io
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
@@ -117,7 +118,10 @@ def _recognize(data: dict, request_id, limits: Limits) -> Request:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    # JSON integers may exceed any float (10**400): Python ints are finite, and NumPy must not see them.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def _canvas_side(data: dict, name: str, request_id, limits: Limits) -> int:
@@ -149,7 +153,7 @@ def _base64(text, request_id) -> bytes:
     if not isinstance(text, str):
         raise ProtocolError(ErrorCode.INVALID_FIELD, "\"image\" must be a base64 string.", request_id)
     # Accept data URLs as produced by canvas.toDataURL().
-    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    payload = text.split(",", 1)[-1] if text.startswith("data:") else text
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as error:
@@ -178,7 +182,7 @@ def check_image(data: bytes, limits: Limits, request_id) -> bytes:
 def _legacy_matrix(data: list) -> np.ndarray:
     try:
         matrix = np.array(data, dtype=np.float32)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         matrix = None
     if matrix is None or matrix.shape != (IMAGE_SIZE, IMAGE_SIZE) or not np.isfinite(matrix).all() \
             or matrix.min() < 0 or matrix.max() > 1 or any(isinstance(v, bool) for row in data for v in row):

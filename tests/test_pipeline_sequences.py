@@ -107,3 +107,16 @@ def test_oracle_classifies_each_digit_from_its_own_strokes():
     digits = "".join(case.text for case in cases)
     assert scores["digit_accuracy"] == (digits.count("0") + digits.count("1")) / len(digits)
     assert scores["sequence_accuracy"] == sum(set(case.text) <= {"0", "1"} for case in cases) / len(cases)
+
+
+def test_a_blotted_loop_is_traced_as_a_loop_not_a_line():
+    # A 9 written with a wet pen: the head is a filled disc, the stem a normal stroke.
+    nine = cv2.circle(np.zeros((28, 28), np.uint8), (14, 9), 5, 255, -1, cv2.LINE_AA)
+    nine = cv2.line(nine, (18, 11), (16, 24), 255, 2, cv2.LINE_AA)
+    strokes = trace_digit(nine)
+    closed = [s for s in strokes if len(s) > 4 and np.allclose(s[0], s[-1])]
+    assert len(closed) == 1, strokes
+    # The loop goes around the disc, about a stroke half-width inside its edge.
+    radii = np.linalg.norm(closed[0] - [14.5, 9.5], axis=1)
+    assert 2.5 <= radii.mean() <= 5.0
+    assert any(np.ptp(s[:, 1]) > 6 for s in strokes if s is not closed[0]), "the stem is still a line"
