@@ -28,8 +28,10 @@ class AugmentSettings:
     placement_shift: float = 1.5
     placement_probability: float = 0.3
     # Share of digits traced into strokes and redrawn the way serving renders a live drawing
-    # (constant MNIST-like pen, round joints), so the model knows that look as well as MNIST's.
-    stroke_probability: float = 0.3
+    # (constant MNIST-like pen, round joints). Off by default: tracing is Python code (about
+    # 1 ms a digit, holding the GIL), and at 0.3 it slowed epochs here from about 50 to 73 s
+    # for +0.16 % on traced test digits (measured with the full profile).
+    stroke_probability: float = 0.0
 
 
 def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings,
