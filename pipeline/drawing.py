@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.normalize import normalize_digit, render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
-from pipeline.split import MAX_DIGIT_WIDTH, MAX_STROKES, Lattice, Part, cut_positions, is_wide
+from pipeline.split import BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, PIECE_BONUS, Lattice, Part, cut_positions
 from pipeline.strokes import Polyline, clip_band
 from pipeline.types import Box
 
@@ -26,6 +26,9 @@ SLIVER_FRACTION = 0.12
 # stroke may run through two digits), are also cut by position.
 BAND_STROKES = 3
 BAND_MIN_WIDTH = 1.1
+# A picture can only be cut by position; a cut there costs what a piece earns, so it is
+# made only when the classifier prefers the pieces to the whole.
+IMAGE_CUT_COST = PIECE_BONUS
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class StrokeDrawing:
     origin: tuple[float, float]
     pen: float
     blobs: tuple[Blob, ...]
+    # Each stroke's box (left, top, right, bottom) and each component's strokes in drawing order.
+    bounds: tuple[tuple[float, float, float, float], ...]
+    members: dict[int, np.ndarray]
 
     @classmethod
     def build(cls, strokes: list[Polyline], pen: float) -> "StrokeDrawing":
@@ -62,7 +68,13 @@ class StrokeDrawing:
         _, mask = cv2.threshold(raster, INK_THRESHOLD, 1, cv2.THRESH_BINARY)
         labels, blobs = find_blobs(mask, scale, (float(origin[0]), float(origin[1])))
         stroke_labels = _stroke_labels(labels, shifted)
-        return cls(tuple(strokes), stroke_labels, labels, scale, (float(origin[0]), float(origin[1])), pen, tuple(blobs))
+        starts = np.cumsum([0] + [len(line) for line in strokes[:-1]])
+        # Plain floats: a part's box is the min and max of a few of them, cheaper than numpy.
+        bounds = tuple(map(tuple, np.hstack([np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)])
+                           .tolist()))
+        members = {int(label): np.flatnonzero(stroke_labels == label) for label in np.unique(stroke_labels)}
+        return cls(tuple(strokes), stroke_labels, labels, scale, (float(origin[0]), float(origin[1])), pen,
+                   tuple(blobs), bounds, members)
 
     def whole(self, blob: Blob) -> Part:
         """The part that is the whole blob: all its strokes."""
@@ -71,47 +83,64 @@ class StrokeDrawing:
     def lattices(self, blob: Blob, size: float) -> list[Lattice]:
         """How the blob may be cut: between its strokes in drawing order, and at x positions."""
         count = len(self._indices(blob))
-        if not is_wide(blob, size):
-            return [("strokes", [0, count])]
         lattices = [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
         # Cutting by position costs many more candidates; it is kept for blobs whose strokes
-        # cannot be the split (one stroke through two digits) or that must be split.
+        # cannot be the split (one stroke through two digits) or that are too wide for one digit.
         if (count < BAND_STROKES and blob.width > BAND_MIN_WIDTH * size) or count > MAX_STROKES \
                 or blob.width > MAX_DIGIT_WIDTH * size:
             cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
             lattices += [("band", [blob.left, *cuts, blob.right])] if cuts else []
         return lattices or [("strokes", [0, count])]
 
+    @staticmethod
+    def cut_cost(lattice: Lattice) -> float:
+        """What one cut of the lattice costs in log probability: cutting through a stroke is rare."""
+        return BAND_CUT_COST if lattice[0] == "band" else 0.0
+
     def extent_of(self, blob: Blob, part: Part) -> tuple[float, float]:
         """The width and height, in canvas pixels, of one part of the blob (bands: the blob's height)."""
         if part[0] == "band":
             return part[2] - part[1], blob.height
-        chosen = [self.strokes[index] for index in self._indices(blob)[part[1] : part[2]]]
-        low = np.min([line.min(axis=0) for line in chosen], axis=0)
-        high = np.max([line.max(axis=0) for line in chosen], axis=0)
-        return float(high[0] - low[0] + self.pen), float(high[1] - low[1] + self.pen)
+        left, top, right, bottom = self._box(self._indices(blob)[part[1] : part[2]])
+        return right - left + self.pen, bottom - top + self.pen
 
     def piece(self, blob: Blob, part: Part, size: float) -> Piece | None:
         """One part of the blob (a group of its strokes, or the band between two x) as an MNIST digit."""
         indices = self._indices(blob)
         if part[0] == "strokes":
-            parts = [self.strokes[index] for index in indices[part[1] : part[2]]]
-        else:
-            parts = [cut for index in indices for cut in clip_band(self.strokes[index], part[1], part[2])]
-            # A cut leaves bits of the neighbouring digit behind; short ones are dropped.
-            parts = [cut for cut in parts if _length(cut) >= SLIVER_FRACTION * size] or parts
+            chosen = indices[part[1] : part[2]]
+            if not len(chosen):
+                return None
+            left, top, right, bottom = self._box(chosen)
+            lines = [self.strokes[index] for index in chosen]
+            return self._piece(lines, np.array([left, top]), np.array([right, bottom]))
+        parts = [cut for index in indices for cut in clip_band(self.strokes[index], part[1], part[2])]
+        # A cut leaves bits of the neighbouring digit behind; short ones are dropped.
+        parts = [cut for cut in parts if _length(cut) >= SLIVER_FRACTION * size] or parts
         if not parts:
             return None
         points = np.concatenate(parts)
-        low, high = points.min(axis=0) - self.pen / 2, points.max(axis=0) + self.pen / 2
+        return self._piece(parts, points.min(axis=0), points.max(axis=0))
+
+    def _piece(self, parts: list[Polyline], low: np.ndarray, high: np.ndarray) -> Piece:
+        # `low` and `high` are the corners of the strokes' own box; the ink adds half a pen.
+        skeleton = (float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
+        low, high = low - self.pen / 2, high + self.pen / 2
         box = (int(np.floor(low[0])), int(np.floor(low[1])), int(np.ceil(high[0] - low[0])), int(np.ceil(high[1] - low[1])))
-        return Piece(render_strokes_digit(parts), box)
+        return Piece(render_strokes_digit(parts, skeleton), box)
+
+    def _box(self, indices: np.ndarray) -> tuple[float, float, float, float]:
+        # The box (left, top, right, bottom) of the strokes' own points.
+        boxes = [self.bounds[index] for index in indices]
+        return (min(box[0] for box in boxes), min(box[1] for box in boxes),
+                max(box[2] for box in boxes), max(box[3] for box in boxes))
 
     def _indices(self, blob: Blob) -> np.ndarray:
         # In drawing order, which is the order of the strokes given.
-        if len(blob.labels) == 1:
-            return np.flatnonzero(self.stroke_labels == blob.labels[0])
-        return np.flatnonzero(np.isin(self.stroke_labels, blob.labels))
+        found = [self.members[label] for label in blob.labels if label in self.members]
+        if len(found) == 1:
+            return found[0]
+        return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
 def _stroke_labels(labels: np.ndarray, lines: list[np.ndarray]) -> np.ndarray:
@@ -160,6 +189,11 @@ class ImageDrawing:
         """How the blob may be cut: at x positions."""
         cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
         return [("band", [blob.left, *cuts, blob.right])]
+
+    @staticmethod
+    def cut_cost(lattice: Lattice) -> float:
+        """What one cut costs in log probability."""
+        return IMAGE_CUT_COST
 
     def extent_of(self, blob: Blob, part: Part) -> tuple[float, float]:
         """The width and height, in canvas pixels, of one part of the blob (the blob's height)."""

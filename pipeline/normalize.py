@@ -59,8 +59,8 @@ def _place_by_mass(fitted: np.ndarray) -> np.ndarray:
     center_x = float(columns @ np.arange(width)) / mass if mass > 0 else (width - 1) / 2
     center_y = float(rows @ np.arange(height)) / mass if mass > 0 else (height - 1) / 2
     # An integer shift keeps the digit's pixels untouched and the output deterministic.
-    left = int(np.clip(round(MASS_CENTER - center_x), 0, IMAGE_SIZE - width))
-    top = int(np.clip(round(MASS_CENTER - center_y), 0, IMAGE_SIZE - height))
+    left = min(max(round(MASS_CENTER - center_x), 0), IMAGE_SIZE - width)
+    top = min(max(round(MASS_CENTER - center_y), 0), IMAGE_SIZE - height)
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     # Resampling never goes below zero but may overshoot one by a rounding error.
     np.minimum(fitted, np.float32(1.0), out=out[top : top + height, left : left + width])
@@ -86,9 +86,14 @@ def render_strokes_digit(strokes: Sequence[np.ndarray], box: tuple[float, float,
     # Fixed-point coordinates (4 fractional bits) keep the sub-pixel position of each point.
     origin = np.array([x, y]) * scale - RENDER_MARGIN
     fixed = [np.round((line * scale - origin) * 16).astype(np.int32) for line in polylines]
-    for line in fixed:
+    dots = [len(line) == 1 or not (line != line[0]).any() for line in fixed]
+    if not any(dots):
+        # One call draws the lines in the same order, and much faster than one call each.
+        cv2.polylines(canvas, fixed, False, 255, pen, cv2.LINE_AA, shift=4)
+        return normalize_digit(canvas)
+    for line, dot in zip(fixed, dots):
         cv2.polylines(canvas, [line], False, 255, pen, cv2.LINE_AA, shift=4)
-        if len(line) == 1 or not np.any(line != line[0]):
+        if dot:
             cv2.circle(canvas, tuple(int(v) for v in line[0]), 16 * pen // 2, 255, -1, cv2.LINE_AA, shift=4)
     return normalize_digit(canvas)
 

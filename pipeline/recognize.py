@@ -11,8 +11,8 @@ import numpy as np
 from demnistify.constants import NUM_CLASSES
 from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
 from pipeline.image import prepare_image
-from pipeline.segment import Blob, digit_size, drop_specks, group_rows, merge_fragments
-from pipeline.split import MAX_DIGIT_WIDTH, Lattice, Part, best_split, lattice_parts
+from pipeline.segment import Blob, digit_size, drop_specks, join_stray_rows, merge_fragments
+from pipeline.split import Lattice, Part, best_split, lattice_parts, narrow_cut_cost
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, Recognition
 
@@ -52,7 +52,7 @@ def recognize_drawing(drawing: Drawing, classify: Classifier) -> Recognition:
     """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result."""
     size = digit_size(list(drawing.blobs), drawing.pen)
     blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size)
-    rows = group_rows(blobs)
+    rows = join_stray_rows(blobs, size)
     lattices = {blob.labels: drawing.lattices(blob, size) for row in rows for blob in row}
     pieces = {(blob.labels, part): drawing.piece(blob, part, size) for row in rows for blob in row
               for part in _candidate_parts(drawing, blob, lattices[blob.labels], size)}
@@ -77,9 +77,9 @@ def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size
 
 
 def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> list[Part]:
-    # A blob wider than any digit must be split; if no split is possible it is read whole.
-    whole_ok = blob.width <= MAX_DIGIT_WIDTH * size
-    splits = [best_split(lattice, score, size, blob.width, whole_ok) for lattice in lattices]
+    # If no reading is possible (no piece could be classified) the blob is read whole.
+    narrow = narrow_cut_cost(blob, size)
+    splits = [best_split(lattice, score, size, drawing.cut_cost(lattice) + narrow) for lattice in lattices]
     total, parts = max(splits, key=lambda item: item[0])
     if parts:
         return parts

@@ -10,8 +10,8 @@ from pipeline.segment import Blob
 from pipeline.types import Box
 
 # Widths are fractions of the drawing's digit height. Blobs wider than SPLIT_MIN_WIDTH may
-# be touching digits (a 1 beside a 7 is narrow) and are tried split; no single digit is
-# wider than MAX_DIGIT_WIDTH.
+# be touching digits that one stroke runs through, and are also cut by position; no single
+# digit is wider than MAX_DIGIT_WIDTH.
 SPLIT_MIN_WIDTH = 0.8
 MAX_DIGIT_WIDTH = 1.4
 MIN_PIECE_WIDTH = 0.1
@@ -19,44 +19,75 @@ MIN_PIECE_WIDTH = 0.1
 CUTS_PER_DIGIT = 2.0
 CUT_RESOLUTION = 0.06
 DIGIT_PITCH = 0.75
-# Touching digits are each nearly as tall as a digit and stand side by side: a piece shorter
-# than this, or overlapping its neighbour by more than this fraction of the narrower of the
-# two, is not a digit of its own.
-PIECE_MIN_HEIGHT = 0.6
-PIECE_MAX_OVERLAP = 0.35
-# The number of digits a blob holds is expected to be its width over DIGIT_PITCH; each
-# digit more or fewer costs COUNT_WEIGHT in log probability.
-COUNT_WEIGHT = 0.3
+# Touching digits are each nearly as tall as a digit: a shorter piece is a fragment, and
+# one shorter than SHORT_PIECE pays SHORT_PIECE_COST per tenth of a digit height it lacks
+# (the loop of a 6 reads as a 0 beside its stem read as a 1).
+PIECE_MIN_HEIGHT = 0.55
+SHORT_PIECE = 0.7
+SHORT_PIECE_COST = 0.1
+# Neighbouring digits of a tight number overlap by at most this fraction of the digit height
+# (a fragment of one digit, like the stem of a 4, overlaps its other part much more).
+PIECE_MAX_OVERLAP = 0.14
+# Digits stand on a common baseline: neighbours whose bottoms differ by more than
+# BASELINE_SLACK digit heights (slant and jitter) pay BASELINE_COST in log probability per
+# BASELINE_STEP more. The loop and the stem of a 9, or the two strokes of a 4, do not.
+BASELINE_SLACK = 0.16
+BASELINE_STEP = 0.1
+BASELINE_COST = 1.0
+# The classifier reads both a merged pair and its halves with near certainty, so its
+# probabilities cannot count digits. Each piece earns this much log probability: a reading
+# in more pieces wins when all of them are plausible digits standing side by side.
+PIECE_BONUS = 0.2
+# A blob no wider than ONE_DIGIT_WIDTH most likely is one digit (a 6 whose stem and loop
+# read as "10"): each of its cuts costs NARROW_CUT_COST, most of what a piece earns.
+ONE_DIGIT_WIDTH = 1.1
+NARROW_CUT_COST = 0.15
+# Cutting through strokes by position costs this much log probability per cut: a pen
+# rarely runs through two digits, while halves of one wide stroke read as digits.
+BAND_CUT_COST = 3.0
 # Blobs made of more strokes than this are cut only by position.
-MAX_STROKES = 12
+MAX_STROKES = 40
 
 # A part of a blob: ("band", left, right) is the blob between two x; ("strokes", i, j) is
 # its strokes i..j-1 in drawing order. A lattice is a kind and its ordered boundaries.
 Part = tuple
 Lattice = tuple[str, list]
 Score = Callable[[Part], tuple[float, Box] | None]
+# A reading of the first atoms of a lattice: its log score, its pieces, and the last one's box.
+Reading = tuple[float, list[Part], Box | None]
+
+
+def narrow_cut_cost(blob: Blob, size: float) -> float:
+    """What each cut of the blob costs for its width alone."""
+    return NARROW_CUT_COST if blob.width <= ONE_DIGIT_WIDTH * size else 0.0
 
 
 def is_wide(blob: Blob, size: float) -> bool:
-    """Whether the blob may hold touching digits."""
+    """Whether the blob may hold touching digits that a stroke runs through."""
     return blob.width > SPLIT_MIN_WIDTH * size
 
 
 def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, float]], size: float) -> list[Part]:
     """Every range of consecutive atoms of a lattice that could be one digit (the whole always)."""
     kind, bounds = lattice
-    whole = (kind, bounds[0], bounds[-1])
-    parts = [whole]
-    for i in range(len(bounds) - 1):
-        for j in range(i + 1, len(bounds)):
-            part = (kind, bounds[i], bounds[j])
-            if part != whole and _could_be_digit(*extent_of(part), size):
-                parts.append(part)
-    return parts
+    n = len(bounds) - 1
+    spans = [(i, j) for i in range(n) for j in range(i + 1, n + 1)
+             if (i, j) != (0, n) and _could_be_digit(*extent_of((kind, bounds[i], bounds[j])), size)]
+    # A piece is worth classifying only if pieces before and after it can cover the rest.
+    starts, ends = {0}, {n}
+    for i, j in spans:
+        if i in starts:
+            starts.add(j)
+    for i, j in reversed(spans):
+        if j in ends:
+            ends.add(i)
+    useful = [(kind, bounds[i], bounds[j]) for i, j in spans if i in starts and j in ends]
+    return [(kind, bounds[0], bounds[n])] + useful
 
 
 def _could_be_digit(width: float, height: float, size: float) -> bool:
-    return MIN_PIECE_WIDTH * size <= width <= MAX_DIGIT_WIDTH * size and height >= PIECE_MIN_HEIGHT * size
+    # No least width: a 1 is as narrow as the pen.
+    return width <= MAX_DIGIT_WIDTH * size and height >= PIECE_MIN_HEIGHT * size
 
 
 def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float, size: float) -> list[float]:
@@ -80,47 +111,53 @@ def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float,
     return sorted(cuts)
 
 
-def best_split(lattice: Lattice, score: Score, size: float, width: float, whole_ok: bool = True) -> tuple[float, list[Part]]:
+def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.0) -> tuple[float, list[Part]]:
     """The best reading of a lattice as consecutive pieces, and its log score.
 
-    Dynamic programming over (end, start of the last piece, number of pieces): a piece scores
-    the log of its top probability, consecutive pieces must stand side by side, and the
-    number of pieces pays for straying from what the blob's width suggests.
+    Dynamic programming over (end, start of the last piece): a piece scores the log of its
+    top probability plus PIECE_BONUS, less what it pays for being short; each cut costs
+    `cut_cost` plus what the two pieces beside it pay for not standing side by side on one
+    baseline. The whole is always a candidate.
     """
     kind, bounds = lattice
     n = len(bounds) - 1
-    whole = (kind, bounds[0], bounds[-1])
-    best: dict[tuple[int, int], dict[int, tuple[float, list[Part]]]] = {}
+    # ending[i]: the best reading of atoms 0..i-1 for each last piece, with that piece's box.
+    ending: dict[int, list[Reading]] = {0: [(0.0, [], None)]}
     for end in range(1, n + 1):
         for start in range(end):
             part = (kind, bounds[start], bounds[end])
             scored = score(part)
-            if scored is None or (part == whole and not whole_ok):
+            prior = 0.0 if (start, end) == (0, n) or scored is None else _height_prior(scored[1][3] / size)
+            if scored is None or prior is None:
                 continue
-            if part != whole and scored[1][3] < PIECE_MIN_HEIGHT * size:
-                continue
-            gain = float(np.log(max(scored[0], 1e-9)))
-            best[(end, start)] = {1: (gain, [part])} if start == 0 else _extend(best, start, part, scored[1], gain, score)
-    finals = [(total + _count_prior(count, width, size), parts) for start in range(n)
-              for count, (total, parts) in best.get((n, start), {}).items()]
+            gain = float(np.log(max(scored[0], 1e-9))) + PIECE_BONUS + prior - (cut_cost if start else 0.0)
+            extended = (_extend(before, part, scored[1], gain, size) for before in ending.get(start, []))
+            options = [reading for reading in extended if reading is not None]
+            if options:
+                ending.setdefault(end, []).append(max(options, key=lambda option: option[0]))
+    finals = [(total, parts) for total, parts, _ in ending.get(n, [])]
     return max(finals, key=lambda item: item[0]) if finals else (-np.inf, [])
 
 
-def _extend(best, start: int, part: Part, box: Box, gain: float, score: Score) -> dict[int, tuple[float, list[Part]]]:
-    extended: dict[int, tuple[float, list[Part]]] = {}
-    for k in range(start):
-        for count, (total, parts) in best.get((start, k), {}).items():
-            if _side_by_side(score(parts[-1])[1], box) and total + gain > extended.get(count + 1, (-np.inf,))[0]:
-                extended[count + 1] = (total + gain, parts + [part])
-    return extended
+def _height_prior(height: float) -> float | None:
+    # The log prior of a piece this many digit heights tall being a digit; None for a fragment.
+    if height < PIECE_MIN_HEIGHT:
+        return None
+    return -SHORT_PIECE_COST * max(0.0, SHORT_PIECE - height) / 0.1
 
 
-def _count_prior(count: int, width: float, size: float) -> float:
-    # A blob as wide as n digits most likely holds n; each digit more or less costs this much.
-    expected = max(1.0, width / (DIGIT_PITCH * size))
-    return -COUNT_WEIGHT * abs(count - expected)
+def _extend(before: Reading, part: Part, box: Box, gain: float, size: float) -> Reading | None:
+    # A reading followed by one more piece, or None when the two cannot be neighbouring digits.
+    total, parts, last = before
+    link = 0.0 if last is None else _link(last, box, size)
+    return None if link is None else (total + gain + link, parts + [part], box)
 
 
-def _side_by_side(first: Box, second: Box) -> bool:
+def _link(first: Box, second: Box, size: float) -> float | None:
+    # The log prior of two neighbouring pieces being two digits: None when they overlap
+    # like parts of one digit, a cost when they do not share a baseline.
     overlap = min(first[0] + first[2], second[0] + second[2]) - max(first[0], second[0])
-    return overlap <= PIECE_MAX_OVERLAP * min(first[2], second[2])
+    if overlap > PIECE_MAX_OVERLAP * size:
+        return None
+    drop = abs(first[1] + first[3] - second[1] - second[3]) / size
+    return -BASELINE_COST * max(0.0, drop - BASELINE_SLACK) / BASELINE_STEP

@@ -46,37 +46,47 @@ def check_strokes(strokes: Sequence, width: int, height: int) -> list[Polyline]:
     """Convert strokes to (n, 2) float arrays clamped to the canvas; ValueError on bad input."""
     if isinstance(strokes, (str, bytes)) or not isinstance(strokes, (Sequence, np.ndarray)):
         raise ValueError(f"strokes must be a list of polylines [[x, y], ...], got {type(strokes).__name__}.")
-    polylines = [_check_polyline(stroke, index) for index, stroke in enumerate(strokes)]
-    polylines = [line for line in polylines if len(line)]
-    if sum(len(line) for line in polylines) > MAX_POINTS:
+    numbered = [(index, _check_polyline(stroke, index)) for index, stroke in enumerate(strokes)]
+    numbered = [(index, line) for index, line in numbered if len(line)]
+    if not numbered:
+        return []
+    lengths = [len(line) for _, line in numbered]
+    if sum(lengths) > MAX_POINTS:
         raise ValueError(f"A drawing may hold at most {MAX_POINTS} points.")
-    return [_clamp(line, index, width, height) for index, line in enumerate(polylines)]
+    # All points are checked and clamped at once, then cut back into strokes.
+    points = np.concatenate([line for _, line in numbered])
+    owner = np.repeat([index for index, _ in numbered], lengths)
+    _check_points(points, owner, np.repeat(np.arange(len(numbered)), lengths), width, height)
+    clamped = np.clip(points, 0.0, np.array([width - 1, height - 1], dtype=np.float64))
+    return np.split(clamped, np.cumsum(lengths)[:-1])
 
 
 def _check_polyline(stroke, index: int) -> Polyline:
     try:
         points = np.asarray(stroke, dtype=np.float64)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         raise ValueError(f"Stroke {index} is not a list of [x, y] number pairs ({error}).") from error
     if points.size == 0:
         return np.zeros((0, 2))
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"Stroke {index} must be a list of [x, y] pairs, got an array of shape {points.shape}.")
-    if not np.isfinite(points).all():
-        raise ValueError(f"Stroke {index} holds a non-finite coordinate (NaN or infinity).")
     return points
 
 
-def _clamp(points: Polyline, index: int, width: int, height: int) -> Polyline:
+def _check_points(points: np.ndarray, owner: np.ndarray, kept: np.ndarray, width: int, height: int) -> None:
+    # `owner` numbers each point's stroke as given, `kept` as among the non-empty strokes.
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"Stroke {owner[np.argmin(finite)]} holds a non-finite coordinate (NaN or infinity).")
     size = np.array([width, height], dtype=np.float64)
     low, high = -OUTSIDE_MARGIN * size, (1 + OUTSIDE_MARGIN) * size
-    if (points < low).any() or (points > high).any():
-        bad = points[((points < low) | (points > high)).any(axis=1)][0]
+    outside = ((points < low) | (points > high)).any(axis=1)
+    if outside.any():
+        bad = points[np.argmax(outside)]
         raise ValueError(
-            f"Stroke {index} has point ({bad[0]:g}, {bad[1]:g}) far outside the {width}x{height} canvas "
-            f"(allowed: x in [{low[0]:g}, {high[0]:g}], y in [{low[1]:g}, {high[1]:g}])."
+            f"Stroke {kept[np.argmax(outside)]} has point ({bad[0]:g}, {bad[1]:g}) far outside the {width}x{height} "
+            f"canvas (allowed: x in [{low[0]:g}, {high[0]:g}], y in [{low[1]:g}, {high[1]:g}])."
         )
-    return np.clip(points, 0.0, size - 1)
 
 
 def clip_band(polyline: Polyline, left: float, right: float) -> list[Polyline]:

@@ -232,3 +232,28 @@ def test_naive_baseline_reads_every_component_as_a_digit(classify):
     assert len(naive_recognize_strokes(broken_one, 600, 300, classify, pen_width=6).digits) == 2
     assert len(naive_recognize_strokes(touching, 600, 300, classify, pen_width=6).digits) == 1
     assert naive_recognize_strokes([], 600, 300, classify).text == ""
+
+
+def test_a_one_touching_the_next_digit_is_split(classify):
+    # Tight writing: the 2 starts on the 1's stroke, so the two make one narrow component.
+    for overlap in (0, 5):
+        result = read(place(TEMPLATES[1], 100, 50) + place(TEMPLATES[2], 130 - overlap, 50), classify)
+        assert result.text == "12"
+
+
+def test_four_with_its_stem_beside_the_bar_is_one_digit(classify):
+    # The L and the stem of this 4 only touch side by side, but they do not share a baseline.
+    four = place([[[30, 5], [15, 60], [60, 60]], [[63, 20], [63, 95]]], 100, 50)
+    assert read(four, classify).text == "4"
+
+
+def test_wide_single_digit_is_not_cut_through_its_stroke(classify):
+    wide_zero = [[[150 + 80 * np.sin(t), 100 - 40 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 33)]]
+    result = read(wide_zero, classify)
+    assert len(result.digits) == 1 and result.lines == (result.text,)
+
+
+def test_five_with_its_bar_off_at_the_corner_is_merged(classify):
+    bar = [[72, -4], [108, -4]]
+    result = read(place([bar, TEMPLATES[5][1]], 100, 60), classify)
+    assert len(result.digits) == 1 and result.lines == (result.text,)
