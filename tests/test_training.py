@@ -133,7 +133,7 @@ def test_a_failure_after_registration_rolls_the_version_back(tmp_path, mnist_dir
 
 
 def test_config_rejects_bad_values():
-    from training.train import TrainConfig
+    from training.train import PROFILES, TrainConfig
 
     with pytest.raises(ValueError, match="profile"):
         TrainConfig.for_profile("huge")
@@ -141,4 +141,5 @@ def test_config_rejects_bad_values():
         TrainConfig.for_profile("quick", promote="sometimes")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig.for_profile("quick", epochs=0)
-    assert TrainConfig.for_profile("quick", epochs=None).epochs == 3
+    # None means "not given": the profile's value stays.
+    assert TrainConfig.for_profile("quick", epochs=None).epochs == PROFILES["quick"]["epochs"]

@@ -1,0 +1,32 @@
+"""The soak benchmark, short: 20 clients stream drawings for 8 s; every final drawing is read, memory stays put."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from demnistify.constants import REPO_ROOT
+
+# The benchmarks are scripts that import each other by module name, from their own folder.
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+from bench_soak import run_soak  # noqa: E402
+from bench_startup import ServerProcess  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 20
+
+
+def test_short_soak_reads_every_final_drawing_with_bounded_memory(trained_store):
+    with ServerProcess(trained_store.tracking_uri) as server:
+        row = asyncio.run(run_soak(server, CLIENTS, seconds=8, rate=30, updates=60, warmup=3))
+        status = server.stop()
+    print(row)
+    assert row["lost"] == 0 and row["finals_correct"] == CLIENTS, row
+    assert row["errors"] == 0 and row["results"] > CLIENTS * 8, row
+    assert row["rss_growth_pct"] < 10, row
+    assert row["connections_end"] == 0 and row["status_end"] == "ok" and status == 0, row
+    # Once every client has gone, only the server's own few tasks are left (when /healthz reports them).
+    assert row["tasks_end"] is None or row["tasks_end"] < 10, row
