@@ -288,8 +288,9 @@ def first_epoch_logged(tracking_uri: str, log: Path, process: subprocess.Popen, 
 
 def test_sigterm_during_training_marks_the_run_killed_and_registers_nothing(tmp_path, mnist_dir):
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    command = [sys.executable, "-m", "demnistify.cli", "train", "--profile", "quick", "--epochs", "3",
-               "--tracking-uri", tracking_uri, "--data-dir", str(mnist_dir)]
+    # A slice keeps each epoch to seconds; five epochs leave time to interrupt after the first.
+    command = [sys.executable, "-m", "demnistify.cli", "train", "--profile", "quick", "--epochs", "5",
+               "--train-limit", "6000", "--tracking-uri", tracking_uri, "--data-dir", str(mnist_dir)]
     log_path = tmp_path / "train.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
