@@ -62,7 +62,7 @@ def postgres_uri():
     wait_until(lambda: subprocess.run(ready, capture_output=True).returncode == 0, 30, "PostgreSQL")
     subprocess.run([str(POSTGRES_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", "mlflow"],
                    check=True)
-    yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
+    yield f"postgresql+psycopg://mlflow@127.0.0.1:{port}/mlflow"
     server.terminate()
     server.wait(timeout=30)
     shutil.rmtree(data, ignore_errors=True)
@@ -84,9 +84,12 @@ def tracking_server(postgres_uri, tmp_path_factory):
     command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", postgres_uri,
                "--artifacts-destination", artifacts.as_uri(), "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: healthy(url), 120, "mlflow server")
+    wait_until(lambda: healthy(url) or server.poll() is not None, 120, "mlflow server")
+    assert server.poll() is None, f"mlflow server exited: {log.read_text()[-3000:]}"
     yield url, artifacts
     server.terminate()
     server.wait(timeout=30)
