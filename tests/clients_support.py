@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from concurrent.futures import Future
 
 import numpy as np
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for subprocess servers and refused connections)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
 
 # Digits drawn in a 60x100 box (y down), as a person would: one list of polylines each.
 _OVAL = [[30 + 24 * np.sin(t), 50 - 44 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 25)]

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from demnistify.cli import main  # noqa: E402
 from serving.config import ServeConfig  # noqa: E402
 from serving.desktop import PLACEHOLDER, DrawingWindow, ServerLink  # noqa: E402
-from tests.clients_support import ServerThread, densify, number_strokes  # noqa: E402
+from tests.clients_support import ServerThread, densify, free_port, number_strokes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -90,13 +90,8 @@ def test_draw_refuses_an_address_that_is_not_a_websocket(capsys):
 
 
 def test_window_says_offline_when_the_server_cannot_be_reached():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # Nothing listens on `port` now: the very first attempt fails.
-    link = ServerLink(f"ws://127.0.0.1:{port}/")
+    # Nothing listens on this port: the very first attempt fails.
+    link = ServerLink(f"ws://127.0.0.1:{free_port()}/")
     link.start()
     try:
         event = link.events.get(timeout=10)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from serving.access import check_upgrade, origin_allowed, presented_token
 from serving.app import running_server
 from serving.config import ServeConfig
+from tests.clients_support import free_port
 from tests.test_serving_app import drawing, serve_config, strokes_message
 
 TOKEN = "s3cret-token-for-the-tests"
@@ -81,12 +81,6 @@ def test_server_refuses_foreign_origins_and_missing_tokens(trained_store):
                     await status_of(base, origin=f"http://127.0.0.1:{server.port}", **bearer)]
 
     assert asyncio.run(scenario()) == [401, 401, 101, 101, 403, 101, 101]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_health(port: int, timeout: float = 120) -> dict:

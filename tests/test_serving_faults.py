@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
 from serving.app import running_server
+from tests.clients_support import free_port
 from tests.test_serving_app import SMALL_LIMITS, drawing, serve_config, strokes_message
 from tests.test_serving_registry import add_version, health, next_event, until_health
 from training.registry import connect as registry_client
@@ -61,9 +62,7 @@ def test_unreachable_registry_at_start_exits_2_with_a_clear_message(monkeypatch)
     # MLflow retries a refused connection for minutes by default; a test cannot wait that long.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     started = time.monotonic()
     done = subprocess.run(serve_command(f"http://127.0.0.1:{closed_port}"), cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=300)

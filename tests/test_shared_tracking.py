@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,18 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients_support import number_strokes
+from tests.clients_support import free_port, number_strokes
 from tests.conftest import small_config
 
 pytestmark = pytest.mark.slow
 
 POSTGRES_BIN = Path((sorted(glob.glob("/usr/lib/postgresql/*/bin")) or ["/usr/bin"])[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def as_database_user(command: list[str]) -> list[str]:
