@@ -8,6 +8,8 @@ import json
 import os
 import time
 
+import socket
+
 import numpy as np
 
 from bench_latency import NUMBER, PEN, HEIGHT, SPACING, digit_strokes
@@ -93,9 +95,19 @@ def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *
     import urllib.request
 
     with ServerProcess(tracking_uri, *extra) as server:
+        workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
+        for _ in range(workers - 1):
+            server.process.stdout.readline()  # Every worker says when it is ready.
         row = asyncio.run(run_clients(server.ws_url, clients, updates, rate))
         with urllib.request.urlopen(server.http_url + "healthz", timeout=10) as response:
             return {**row, "server": json.loads(response.read())["inference"]}
+
+
+def free_port() -> int:
+    """A port no one listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def main() -> None:
@@ -107,10 +119,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--updates", type=int, default=90, help="updates per client (3 s at 30/s)")
     parser.add_argument("--rate", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=1, help="our server's processes (serve --workers)")
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)
     args = (arguments.tracking_uri, arguments.clients, arguments.updates, arguments.rate)
-    rows = {"ours": measure(*args), "seed_predict": measure(*args, "--inference", "predict", "--cache-size", "0")}
+    # Processes sharing a port need a fixed one.
+    workers = ("--workers", str(arguments.workers), "--port", str(free_port())) if arguments.workers > 1 else ()
+    rows = {"ours": measure(*args, *workers),
+            "seed_predict": measure(*args, "--inference", "predict", "--cache-size", "0")}
     print(f"{'server':<13} {'recog/s':>8} {'last p50 ms':>12} {'last p99 ms':>12} {'lost':>5} {'wrong':>6}")
     for name, row in rows.items():
         p50, p99 = (f"{row[k]:.1f}" if row[k] is not None else "-" for k in ("last_p50_ms", "last_p99_ms"))

@@ -26,6 +26,8 @@ DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 
 # Data.
 DEFAULT_DATA_DIRS = (REPO_ROOT / "data" / "mnist", REPO_ROOT.parent / "shared" / "data" / "mnist")
+# Training digits traced into strokes, keyed by content (rebuilt whenever missing).
+TRACE_CACHE_DIR = REPO_ROOT / ".cache" / "traces"
 MNIST_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help=f"how often to check the alias for a new version (default {DEFAULT_POLL_SECONDS:g})")
     serve.add_argument("--threads", type=int, help="recognition threads (default: two per core)")
     serve.add_argument("--cache-size", type=int, default=4096, help="digits remembered per model (0: no cache)")
-    serve.add_argument("--inference", choices=("compiled", "predict"), default="compiled",
-                       help="predict: the seed's model.predict per message, only as a benchmark baseline")
+    serve.add_argument("--inference", choices=("onnx", "compiled", "predict"), default="onnx",
+                       help="onnx (default): ONNX Runtime; compiled: a tf.function call; predict: the seed's "
+                            "model.predict per message, only as a benchmark baseline")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="also accept websockets from pages at ORIGIN (scheme://host[:port]; '*' for any); "
                             "this server's own page and localhost are always accepted")

@@ -15,6 +15,7 @@ import numpy as np
 from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
 from pipeline.types import Classifier
 from serving.batching import BatchingClassifier
+from serving.onnx_runtime import make_onnx_classifier
 from training.inference import make_classifier
 from training.registry import ModelRef, RegistryError, connect, get_alias, load_keras_model, parse_model_uri, resolve
 
@@ -93,15 +94,27 @@ def configure_tensorflow(threads: int) -> None:
 
 
 def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
-                      inference: str = "compiled") -> ServedModel:
-    """Load a version and compile its classifier (blocking: seconds); RegistryError when it fails."""
+                      inference: str = "onnx", threads: int = 1) -> ServedModel:
+    """Load a version and build its classifier (blocking: seconds); RegistryError when it fails."""
     model = load_keras_model(ref, tracking_uri)
     try:
-        # The baseline stays exactly the seed's path: one model.predict per drawing, unbatched.
-        classify = make_predict_classifier(model) if inference == "predict" else BatchingClassifier(make_classifier(model))
+        classify = _make_classifier(model, inference, threads)
     except Exception as error:  # noqa: BLE001 - a model of the wrong shape fails in many ways.
         raise RegistryError(f"Version {ref.version} loads but cannot classify 28x28 digits: {error}") from error
+    logger.info("Version %s runs on %s.", ref.version, runtime_name(classify))
     return ServedModel(ref, DigitCache(classify, cache_size) if cache_size else classify)
+
+
+def _make_classifier(model, inference: str, threads: int) -> Classifier:
+    if inference == "predict":
+        # The baseline stays exactly the seed's path: one model.predict per drawing, unbatched.
+        return make_predict_classifier(model)
+    if inference == "onnx":
+        try:
+            return BatchingClassifier(make_onnx_classifier(model, threads))
+        except Exception as error:  # noqa: BLE001 - any export failure leaves TensorFlow to serve.
+            logger.warning("Cannot run this version on ONNX Runtime (%s); using compiled TensorFlow.", error)
+    return BatchingClassifier(make_classifier(model))
 
 
 def make_predict_classifier(model) -> Classifier:
@@ -111,19 +124,21 @@ def make_predict_classifier(model) -> Classifier:
         batch = np.asarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
         return model.predict(batch, verbose=0)
 
+    classify.runtime = "keras-predict"
     return classify
 
 
 class ModelStore:
     """Holds the current model; `poll_forever` follows the alias and swaps in new versions."""
 
-    def __init__(self, model_uri: str, tracking_uri: str | None, cache_size: int, inference: str = "compiled") -> None:
+    def __init__(self, model_uri: str, tracking_uri: str | None, cache_size: int, inference: str = "onnx",
+                 threads: int = 1) -> None:
         try:
             self.name, self.alias, self.pinned = parse_model_uri(model_uri)
         except RegistryError as error:
             raise ServeError(str(error)) from None
         self.model_uri, self.tracking_uri = model_uri, tracking_uri
-        self._load_options = (cache_size, inference)
+        self._load_options = (cache_size, inference, threads)
         self._client = connect(tracking_uri)
         self.current: ServedModel | None = None
         self.error: str | None = None
@@ -205,4 +220,12 @@ def inference_stats(classify: Classifier) -> dict:
         inner = inner._classify
     if isinstance(inner, BatchingClassifier):
         stats |= {"model_calls": inner.calls, "batched_requests": inner.batched}
-    return stats
+    return {"runtime": runtime_name(classify), **stats}
+
+
+def runtime_name(classify: Classifier) -> str:
+    """The runtime at the end of the wrappers: onnxruntime, tensorflow, or keras-predict."""
+    inner = classify
+    while isinstance(inner, (DigitCache, BatchingClassifier)):
+        inner = inner._classify
+    return getattr(inner, "runtime", "tensorflow")

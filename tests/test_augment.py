@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pytest
 
 from training.augment import AugmentedBatches, AugmentSettings, augment_digit
+from training.trace import trace_digit
+from training.traces import traced_digits
 
 
 def bar_digit() -> np.ndarray:
@@ -39,3 +44,32 @@ def test_batches_are_reproducible_and_trace_each_digit_once(mnist):
     assert np.array_equal(batch_labels, labels[first.order[32:64]])
     traced = dict(first.traces)
     assert traced and np.array_equal(first[1][0], batch) and first.traces.keys() == traced.keys()
+
+
+def test_traces_are_cached_by_content_and_a_broken_cache_is_traced_again(mnist, tmp_path, caplog):
+    images = mnist.train_images[:20]
+    first = traced_digits(images, tmp_path)
+    assert [len(strokes) for strokes in first] == [len(trace_digit(image)) for image in images]
+    (cached,) = tmp_path.glob("traces-*.npz")
+    again = traced_digits(images, tmp_path)
+    assert [len(strokes) for strokes in again] == [len(strokes) for strokes in first]
+    assert all(np.allclose(a, b, atol=1e-4) for x, y in zip(first, again) for a, b in zip(x, y))
+    # Other digits get their own file; the first one is not overwritten.
+    assert len(traced_digits(mnist.train_images[20:30], tmp_path)) == 10
+    assert len(list(tmp_path.glob("traces-*.npz"))) == 2
+    cached.write_bytes(b"not an npz file")
+    with caplog.at_level(logging.WARNING):
+        rebuilt = traced_digits(images, tmp_path)
+    assert "unreadable trace cache" in caplog.text and len(rebuilt) == 20
+
+
+def test_batches_redraw_from_given_traces_and_refuse_mismatched_ones(mnist):
+    images, labels = mnist.train_images[:8], mnist.train_labels[:8]
+    traces = traced_digits(images, cache_dir=None)
+    settings = AugmentSettings(clean_probability=0.0, stroke_probability=1.0)
+    batches = AugmentedBatches(images, labels, batch_size=8, seed=1, settings=settings, traces=traces)
+    batch, _ = batches[0]
+    assert batch.shape == (8, 28, 28, 1) and 0.0 <= batch.min() and batch.max() <= 1.0
+    assert len(batches.traces) == 8
+    with pytest.raises(ValueError, match="one trace per image"):
+        AugmentedBatches(images, labels, batch_size=8, seed=1, traces=traces[:3])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,10 +27,9 @@ class AugmentSettings:
     thickness_probability: float = 0.4
     placement_shift: float = 1.5
     placement_probability: float = 0.3
-    # Share of digits traced into strokes and redrawn the way serving renders a live drawing
-    # (constant MNIST-like pen, round joints). Off by default: tracing is Python code (about
-    # 1 ms a digit, holding the GIL), and at 0.3 it slowed epochs here from about 50 to 73 s
-    # for +0.16 % on traced test digits (measured with the full profile).
+    # Share of digits redrawn from their traced strokes the way serving renders a live drawing
+    # (constant MNIST-like pen, round joints), so the model reads live drawings as well as
+    # scanned ones. The traces are computed once (training.traces), not in the workers.
     stroke_probability: float = 0.0
 
 
@@ -96,15 +95,18 @@ class AugmentedBatches(keras.utils.PyDataset):
     """Shuffled, freshly augmented batches of (N, 28, 28, 1) float32 digits, new every epoch."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 settings: AugmentSettings = AugmentSettings(), **kwargs):
+                 settings: AugmentSettings = AugmentSettings(), traces: Sequence[list[np.ndarray]] | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         if len(images) != len(labels) or len(images) == 0 or batch_size < 1:
-            raise ValueError(f"Need matching, non-empty images and labels and batch_size >= 1.")
+            raise ValueError("Need matching, non-empty images and labels and batch_size >= 1.")
+        if traces is not None and len(traces) != len(images):
+            raise ValueError(f"Need one trace per image, got {len(traces)} for {len(images)} images.")
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.seed, self.settings, self.epoch = seed, settings, 0
         self.order = np.random.default_rng([seed, 0]).permutation(len(images))
-        # Traced strokes per image, computed the first time a digit is redrawn (0.6 ms each).
-        self.traces: dict[int, list[np.ndarray]] = {}
+        # Traced strokes per image: given, or computed the first time a digit is redrawn (~1 ms).
+        self.traces: dict[int, list[np.ndarray]] = dict(enumerate(traces)) if traces is not None else {}
 
     def __len__(self) -> int:
         return math.ceil(len(self.images) / self.batch_size)

@@ -13,13 +13,14 @@ import numpy as np
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
 from training import tracking
-from training.augment import AugmentedBatches
+from training.augment import AugmentedBatches, AugmentSettings
 from training.data import Mnist, default_data_dir, load_mnist
 from training.evaluate import evaluate, sequence_metrics, to_model_input
 from training.inference import make_classifier
 from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
 from training.registry import ModelRef, connect, get_alias, promote
+from training.traces import traced_digits
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class TrainConfig:
     model_width: int = 32
     dropout_rate: float = 0.4
     augment: bool = True
+    # Share of training digits redrawn from traced strokes (see AugmentSettings).
+    stroke_probability: float = 0.4
     validation_fraction: float = 0.1
     train_limit: int | None = None
     test_limit: int | None = None
@@ -61,6 +64,8 @@ class TrainConfig:
             raise ValueError(f"promote must be one of {PROMOTE_MODES}, got {self.promote!r}.")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0.")
+        if not 0.0 <= self.stroke_probability <= 1.0:
+            raise ValueError(f"stroke_probability must be in [0, 1], got {self.stroke_probability}.")
         if not 0.0 < self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}.")
 
@@ -136,8 +141,7 @@ def _fit(config: TrainConfig, splits: Splits) -> keras.Model:
     # Augmented batches are built in worker threads while TensorFlow trains on the previous ones.
     # Two workers, not one: Keras runs a single worker inline, and epochs then took 50-80 s
     # instead of a steady 45 s here.
-    batches = (AugmentedBatches(splits.train_images, splits.train_labels, config.batch_size, config.seed, workers=2)
-               if config.augment else None)
+    batches = _augmented_batches(config, splits) if config.augment else None
     fit_started = time.monotonic()
     history = model.fit(
         batches if batches is not None else to_model_input(splits.train_images),
@@ -152,6 +156,13 @@ def _fit(config: TrainConfig, splits: Splits) -> keras.Model:
     tracking.log_metrics({"fit_seconds": time.monotonic() - fit_started})
     tracking.log_figures({"learning_curves.png": learning_curves_figure(history.history)})
     return model
+
+
+def _augmented_batches(config: TrainConfig, splits: Splits) -> AugmentedBatches:
+    settings = AugmentSettings(stroke_probability=config.stroke_probability)
+    traces = traced_digits(splits.train_images) if config.stroke_probability > 0 else None
+    return AugmentedBatches(splits.train_images, splits.train_labels, config.batch_size, config.seed,
+                            settings, traces, workers=2)
 
 
 def _summary(model: keras.Model) -> str:

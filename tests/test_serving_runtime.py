@@ -1,0 +1,44 @@
+"""The serving runtime: the ONNX export reproduces the registered Keras model, and a wrong one is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from serving.model_store import load_served_model, runtime_name
+from serving.onnx_runtime import make_onnx_classifier
+from training.model import build_model
+from training.registry import connect, load_keras_model, resolve
+
+pytestmark = pytest.mark.slow
+
+
+def test_onnx_export_gives_the_keras_probabilities():
+    model = build_model(width=4)
+    classify = make_onnx_classifier(model, threads=1)
+    digits = np.random.default_rng(1).random((5, 28, 28), dtype=np.float32)
+    expected = np.asarray(model(digits[..., None], training=False))
+    np.testing.assert_allclose(classify(digits), expected, atol=1e-5)
+    assert classify(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)
+
+
+def test_an_export_that_disagrees_with_its_model_is_refused():
+    from serving.onnx_runtime import _check_agreement
+
+    classify = make_onnx_classifier(build_model(width=4), threads=1)
+    # Another model with its own random weights stands for an export that went wrong.
+    with pytest.raises(ValueError, match="differs from the Keras model"):
+        _check_agreement(classify, build_model(width=4))
+
+
+def test_the_served_version_runs_on_onnx_runtime_with_the_registered_weights(trained_store, mnist):
+    ref = resolve(connect(trained_store.tracking_uri), trained_store.model_uri)
+    served = load_served_model(ref, trained_store.tracking_uri, cache_size=64, inference="onnx", threads=2)
+    assert runtime_name(served.classify) == "onnxruntime"
+    digits = mnist.test_images[:32].astype(np.float32) / 255.0
+    keras_model = load_keras_model(ref, trained_store.tracking_uri)
+    expected = np.asarray(keras_model(digits[..., None], training=False))
+    np.testing.assert_allclose(served.classify(digits), expected, atol=1e-4)
+    assert (served.classify(digits).argmax(axis=1) == mnist.test_labels[:32]).mean() > 0.9
+    compiled = load_served_model(ref, trained_store.tracking_uri, cache_size=0, inference="compiled")
+    assert runtime_name(compiled.classify) == "tensorflow"
