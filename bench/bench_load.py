@@ -98,7 +98,12 @@ def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *
         workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
         for _ in range(workers - 1):
             server.process.stdout.readline()  # Every worker says when it is ready.
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         row = asyncio.run(run_clients(server.ws_url, clients, updates, rate))
+        # The clients run on the same cores: how the CPU time was shared tells what a server
+        # with the machine to itself could do.
+        row |= {"server_cpu_s": round(server.cpu_seconds() - server_cpu, 2),
+                "clients_cpu_s": round(time.process_time() - client_cpu, 2)}
         with urllib.request.urlopen(server.http_url + "healthz", timeout=10) as response:
             return {**row, "server": json.loads(response.read())["inference"]}
 
@@ -131,6 +136,9 @@ def main() -> None:
     for name, row in rows.items():
         p50, p99 = (f"{row[k]:.1f}" if row[k] is not None else "-" for k in ("last_p50_ms", "last_p99_ms"))
         print(f"{name:<13} {row['recognitions_per_s']:>8} {p50:>12} {p99:>12} {row['lost']:>5} {row['wrong']:>6}")
+    for name, row in rows.items():
+        print(f"{name}: CPU over {row['seconds']} s: server {row['server_cpu_s']} s, load-generating clients "
+              f"{row['clients_cpu_s']} s")
     stats = rows["ours"]["server"]
     if stats:
         hits = stats["cache_hits"] / max(1, stats["cache_hits"] + stats["cache_misses"])

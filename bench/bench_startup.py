@@ -41,6 +41,20 @@ class ServerProcess:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes, from /proc."""
+        tick = os.sysconf("SC_CLK_TCK")
+        pids, total = [self.process.pid], 0.0
+        while pids:
+            pid = pids.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except (OSError, ValueError):
+                continue  # The process ended meanwhile.
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
     def stop(self) -> int:
         """SIGTERM, as a service manager would; returns the exit status."""
         self.process.terminate()

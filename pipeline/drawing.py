@@ -12,7 +12,7 @@ from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
 from pipeline.split import BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, PIECE_BONUS, Lattice, Part, cut_positions
 from pipeline.strokes import Polyline, clip_band
-from pipeline.types import Box
+from pipeline.types import Box, StrokeRenderer
 
 # Strokes are labeled on a raster of at most this many pixels covering the drawing; a
 # finer raster would only make connected-component labeling slower.
@@ -53,10 +53,11 @@ class StrokeDrawing:
     # Each stroke's box (left, top, right, bottom) and each component's strokes in drawing order.
     bounds: tuple[tuple[float, float, float, float], ...]
     members: dict[int, np.ndarray]
+    render: StrokeRenderer = render_strokes_digit
 
     @classmethod
-    def build(cls, strokes: list[Polyline], pen: float) -> "StrokeDrawing":
-        """Rasterize the strokes at a reduced scale and label their components."""
+    def build(cls, strokes: list[Polyline], pen: float, render: StrokeRenderer = render_strokes_digit) -> "StrokeDrawing":
+        """Rasterize the strokes at a reduced scale and label their components; `render` makes pieces."""
         points = np.concatenate(strokes)
         # Only the drawn area is rasterized, with room for the pen around it.
         origin = points.min(axis=0) - pen - 1
@@ -74,7 +75,7 @@ class StrokeDrawing:
                            .tolist()))
         members = {int(label): np.flatnonzero(stroke_labels == label) for label in np.unique(stroke_labels)}
         return cls(tuple(strokes), stroke_labels, labels, scale, (float(origin[0]), float(origin[1])), pen,
-                   tuple(blobs), bounds, members)
+                   tuple(blobs), bounds, members, render)
 
     def whole(self, blob: Blob) -> Part:
         """The part that is the whole blob: all its strokes."""
@@ -127,7 +128,7 @@ class StrokeDrawing:
         skeleton = (float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
         low, high = low - self.pen / 2, high + self.pen / 2
         box = (int(np.floor(low[0])), int(np.floor(low[1])), int(np.ceil(high[0] - low[0])), int(np.ceil(high[1] - low[1])))
-        return Piece(render_strokes_digit(parts, skeleton), box)
+        return Piece(self.render(parts, skeleton), box)
 
     def _box(self, indices: np.ndarray) -> tuple[float, float, float, float]:
         # The box (left, top, right, bottom) of the strokes' own points.

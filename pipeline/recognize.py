@@ -11,10 +11,11 @@ import numpy as np
 from demnistify.constants import NUM_CLASSES
 from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
 from pipeline.image import prepare_image
+from pipeline.normalize import render_strokes_digit
 from pipeline.segment import Blob, digit_size, drop_specks, join_stray_rows, merge_fragments
 from pipeline.split import Lattice, Part, best_split, lattice_parts, narrow_cut_cost
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
-from pipeline.types import Box, Classifier, Digit, Recognition
+from pipeline.types import Box, Classifier, Digit, Recognition, StrokeRenderer
 
 # Digits the classifier gives less than this probability are flagged unsure.
 UNSURE_THRESHOLD = 0.6
@@ -27,17 +28,19 @@ Drawing = StrokeDrawing | ImageDrawing
 
 
 def recognize_strokes(strokes: Sequence, width: int, height: int, classify: Classifier,
-                      pen_width: float | None = None) -> Recognition:
+                      pen_width: float | None = None, render: StrokeRenderer = render_strokes_digit) -> Recognition:
     """Read the number drawn as polylines of [x, y] canvas points on a width x height canvas.
 
-    Raises ValueError on a bad canvas, pen width or stroke; an empty drawing gives "".
+    `render` turns each digit candidate's strokes into the model's input (a caller may pass
+    a memoized `render_strokes_digit`). Raises ValueError on a bad canvas, pen width or
+    stroke; an empty drawing gives "".
     """
     width, height = check_canvas(width, height)
     pen = check_pen_width(pen_width, width, height)
     polylines = check_strokes(strokes, width, height)
     if not polylines:
         return Recognition.empty()
-    return recognize_drawing(StrokeDrawing.build(polylines, pen), classify)
+    return recognize_drawing(StrokeDrawing.build(polylines, pen, render), classify)
 
 
 def recognize_image(image: np.ndarray | bytes, classify: Classifier) -> Recognition:

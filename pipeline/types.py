@@ -11,6 +11,9 @@ import numpy as np
 # with ink high, and returns class probabilities of shape (N, 10). Training, evaluation
 # and serving all pass their model in through this one signature.
 Classifier = Callable[[np.ndarray], np.ndarray]
+# Renders one digit's strokes (polylines, and the box they are scaled from) as a 28x28 input;
+# `pipeline.render_strokes_digit` unless the caller remembers earlier renderings.
+StrokeRenderer = Callable[[list[np.ndarray], tuple[float, float, float, float]], np.ndarray]
 
 # A box in canvas pixels: x, y, width, height.
 Box = tuple[int, int, int, int]

@@ -87,7 +87,7 @@ def execute(job: Job, model: ServedModel) -> str:
     try:
         if isinstance(request, StrokesRequest):
             recognition = recognize_strokes(request.strokes, request.width, request.height, model.classify,
-                                            pen_width=request.pen_width)
+                                            pen_width=request.pen_width, render=model.render)
         else:
             recognition = recognize_image(request.data, model.classify)
     except ValueError as error:

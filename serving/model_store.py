@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -13,8 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
-from pipeline.types import Classifier
+from pipeline import render_strokes_digit
+from pipeline.types import Classifier, StrokeRenderer
 from serving.batching import BatchingClassifier
+from serving.caches import DigitCache, RenderCache
 from serving.onnx_runtime import make_onnx_classifier
 from training.inference import make_classifier
 from training.registry import ModelRef, RegistryError, connect, get_alias, load_keras_model, parse_model_uri, resolve
@@ -26,58 +26,14 @@ class ServeError(RuntimeError):
     """The server cannot start: no registry, no registered model, or it does not load."""
 
 
-class DigitCache:
-    """A classifier that remembers the probabilities of normalized digits it has seen (bounded LRU).
-
-    A live client resends the whole drawing on every stroke, so most digits are unchanged;
-    the key is the bytes of the normalized 28x28 image, exact and cheap to hash.
-    """
-
-    def __init__(self, classify: Classifier, size: int) -> None:
-        self._classify, self._size = classify, size
-        self._entries: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-        keys = [image.tobytes() for image in batch]
-        out = np.empty((len(batch), NUM_CLASSES), dtype=np.float32)
-        missing = self._lookup(keys, out)
-        if missing:
-            fresh = np.asarray(self._classify(batch[missing]), dtype=np.float32)
-            out[missing] = fresh
-            self._store([keys[i] for i in missing], fresh)
-        return out
-
-    def _lookup(self, keys: list[bytes], out: np.ndarray) -> list[int]:
-        missing = []
-        with self._lock:
-            for index, key in enumerate(keys):
-                found = self._entries.get(key)
-                if found is None:
-                    missing.append(index)
-                else:
-                    self._entries.move_to_end(key)
-                    out[index] = found
-            self.hits += len(keys) - len(missing)
-            self.misses += len(missing)
-        return missing
-
-    def _store(self, keys: list[bytes], probabilities: np.ndarray) -> None:
-        with self._lock:
-            for key, row in zip(keys, probabilities):
-                self._entries[key] = row
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
 @dataclass(frozen=True)
 class ServedModel:
     """One loaded version and its (cached, compiled) classifier."""
 
     ref: ModelRef
     classify: Classifier
+    # Turns a digit candidate's strokes into the model's input (remembered when caching).
+    render: StrokeRenderer = render_strokes_digit
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -102,7 +58,9 @@ def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
     except Exception as error:  # noqa: BLE001 - a model of the wrong shape fails in many ways.
         raise RegistryError(f"Version {ref.version} loads but cannot classify 28x28 digits: {error}") from error
     logger.info("Version %s runs on %s.", ref.version, runtime_name(classify))
-    return ServedModel(ref, DigitCache(classify, cache_size) if cache_size else classify)
+    if not cache_size:
+        return ServedModel(ref, classify)
+    return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size))
 
 
 def _make_classifier(model, inference: str, threads: int) -> Classifier:
@@ -208,19 +166,21 @@ class ModelStore:
         ref = self.current.ref
         status = {"status": "degraded" if self.error else "ok",
                   "model": {"name": ref.name, "version": ref.version, "run_id": ref.run_id},
-                  "inference": inference_stats(self.current.classify)}
+                  "inference": inference_stats(self.current)}
         return {**status, "error": self.error} if self.error else status
 
 
-def inference_stats(classify: Classifier) -> dict:
-    """Cache hits and model calls of the current model (the benchmarks read them from /healthz)."""
-    stats, inner = {}, classify
+def inference_stats(model: ServedModel) -> dict:
+    """Runtime, cache hits and model calls of a served model (the benchmarks read them from /healthz)."""
+    stats, inner = {}, model.classify
+    if isinstance(model.render, RenderCache):
+        stats |= {"render_hits": model.render.entries.hits, "render_misses": model.render.entries.misses}
     if isinstance(inner, DigitCache):
-        stats |= {"cache_hits": inner.hits, "cache_misses": inner.misses}
+        stats |= {"cache_hits": inner.entries.hits, "cache_misses": inner.entries.misses}
         inner = inner._classify
     if isinstance(inner, BatchingClassifier):
         stats |= {"model_calls": inner.calls, "batched_requests": inner.batched}
-    return {"runtime": runtime_name(classify), **stats}
+    return {"runtime": runtime_name(model.classify), **stats}
 
 
 def runtime_name(classify: Classifier) -> str:

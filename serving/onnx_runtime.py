@@ -43,6 +43,9 @@ def make_onnx_classifier(model, threads: int) -> OnnxClassifier:
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    # Idle pool threads sleep instead of spinning: spinning burned the CPU that the other
+    # recognition threads and worker processes needed under load.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     classifier = OnnxClassifier(session)
     _check_agreement(classifier, model)

@@ -1,0 +1,64 @@
+"""The serving caches: remembered renderings and classifications give exactly what recomputing gives."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline import recognize_strokes, render_strokes_digit
+from serving.caches import DigitCache, RenderCache
+
+
+def ink_classifier(calls: list[int]):
+    """A deterministic stand-in model: probabilities from the ink's mass, counting images classified."""
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        calls.append(len(images))
+        mass = np.asarray(images, dtype=np.float64).reshape(len(images), -1).sum(axis=1)
+        scores = np.stack([np.cos(mass / (label + 3.0)) for label in range(10)], axis=1)
+        return (np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)).astype(np.float32)
+
+    return classify
+
+
+def test_digit_cache_classifies_each_new_digit_once_and_evicts_the_oldest():
+    calls: list[int] = []
+    classify = ink_classifier(calls)
+    cache = DigitCache(classify, size=2)
+    digits = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
+    first = cache(digits[:2])
+    np.testing.assert_allclose(first, classify(digits[:2]), rtol=1e-6)
+    calls.clear()
+    np.testing.assert_array_equal(cache(digits[:2]), first)
+    assert calls == []  # Both remembered.
+    cache(digits[2:])  # Evicts digit 0, the least recently used.
+    cache(digits[:2])
+    assert calls == [1, 1] and cache.entries.hits == 3 and cache.entries.misses == 4
+
+
+def test_render_cache_draws_changed_strokes_again_and_shares_read_only_images():
+    cache = RenderCache(size=8)
+    stroke = np.array([[10.0, 5.0], [12.0, 60.0]])
+    box = (10.0, 5.0, 2.0, 55.0)
+    image = cache([stroke], box)
+    np.testing.assert_array_equal(image, render_strokes_digit([stroke], box))
+    assert cache([stroke.copy()], box) is image and not image.flags.writeable
+    longer = np.vstack([stroke, [[30.0, 60.0]]])
+    assert cache([longer], (10.0, 5.0, 20.0, 55.0)) is not image
+    # Same points split into two strokes draw differently, so they must not share a key.
+    cache([stroke[:1], stroke[1:]], box)
+    assert (cache.entries.hits, cache.entries.misses) == (1, 3)
+
+
+def test_a_live_drawing_reads_the_same_with_and_without_the_caches():
+    one = [[[100, 40], [104, 160]]]
+    seven = [[[160, 45], [230, 42], [190, 160]], [[175, 100], [220, 100]]]
+    zero = [[[300 + 35 * np.sin(t), 100 - 58 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 30)]]
+    drawing = one + seven + zero
+    calls: list[int] = []
+    classify, render = DigitCache(ink_classifier(calls), size=64), RenderCache(size=64)
+    for strokes in (drawing[:1], drawing[:2], drawing[:3], drawing):
+        plain = recognize_strokes(strokes, 400, 200, ink_classifier([]), pen_width=8)
+        cached = recognize_strokes(strokes, 400, 200, classify, pen_width=8, render=render)
+        assert cached == plain
+    # Every message resent the digits before the newest stroke: they were neither drawn nor classified again.
+    assert render.entries.hits >= 3 and classify.entries.hits >= 3
