@@ -15,6 +15,8 @@ import numpy as np
 from bench_latency import NUMBER, PEN, HEIGHT, SPACING, digit_strokes
 
 STEP_PX = 12  # Pen travel between two pointer samples.
+# The server runs this much nicer than the clients generating its load (see `measure`).
+SERVER_NICENESS = 5
 
 
 def resample(stroke: np.ndarray) -> np.ndarray:
@@ -98,6 +100,10 @@ def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *
         workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
         for _ in range(workers - 1):
             server.process.stdout.readline()  # Every worker says when it is ready.
+        # The load generator shares the cores with the server. Without this, whenever the
+        # server took both cores the generator read its replies late, and that delay counted
+        # as server latency (runs came out bimodal: last-update p50 65 ms or 265-383 ms).
+        server.lower_priority(SERVER_NICENESS)
         server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         row = asyncio.run(run_clients(server.ws_url, clients, updates, rate))
         # The clients run on the same cores: how the CPU time was shared tells what a server
@@ -124,7 +130,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--updates", type=int, default=90, help="updates per client (3 s at 30/s)")
     parser.add_argument("--rate", type=float, default=30.0)
-    parser.add_argument("--workers", type=int, default=1, help="our server's processes (serve --workers)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="our server's processes (serve --workers; default: one per core)")
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)
     args = (arguments.tracking_uri, arguments.clients, arguments.updates, arguments.rate)

@@ -41,19 +41,39 @@ class ServerProcess:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and its worker processes, from /proc."""
-        tick = os.sysconf("SC_CLK_TCK")
-        pids, total = [self.process.pid], 0.0
-        while pids:
-            pid = pids.pop()
+    def processes(self) -> list[int]:
+        """The server's pid and those of its worker processes (serve --workers), from /proc."""
+        found, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+                threads = os.listdir(f"/proc/{pid}/task")
+                queue += [int(child) for thread in threads
+                          for child in Path(f"/proc/{pid}/task/{thread}/children").read_text().split()]
             except (OSError, ValueError):
                 continue  # The process ended meanwhile.
+            found.append(pid)
+        return found
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+        for pid in self.processes():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
             total += (int(fields[11]) + int(fields[12])) / tick
         return total
+
+    def lower_priority(self, niceness: int) -> None:
+        """Renice every thread of the server's processes (threads started later inherit it)."""
+        for pid in self.processes():
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    os.setpriority(os.PRIO_PROCESS, int(thread), niceness)
+                except OSError:
+                    pass  # The thread ended meanwhile.
 
     def stop(self) -> int:
         """SIGTERM, as a service manager would; returns the exit status."""

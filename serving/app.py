@@ -156,7 +156,8 @@ def not_found(path: str) -> Response:
 async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
     """Load the model, listen, follow the registry; on exit close every connection with 1001."""
     loop = asyncio.get_running_loop()
-    store = ModelStore(config.model_uri, config.tracking_uri, config.cache_size, config.inference, config.model_threads)
+    store = ModelStore(config.model_uri, config.tracking_uri, config.cache_size, config.inference,
+                       config.model_threads_per_worker)
     # Registry calls and model loads get their own thread so recognitions never wait behind them.
     registry_executor = ThreadPoolExecutor(1, thread_name_prefix="registry")
     executor = ThreadPoolExecutor(config.threads, thread_name_prefix="recognize")

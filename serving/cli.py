@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS,
                        help=f"how often to check the alias for a new version (default {DEFAULT_POLL_SECONDS:g})")
     serve.add_argument("--threads", type=int, help="recognition threads (default: two per core)")
+    serve.add_argument("--model-threads", type=int,
+                       help="ONNX Runtime threads per model call (default: the cores shared among the workers)")
     serve.add_argument("--cache-size", type=int, default=4096, help="digits remembered per model (0: no cache)")
     serve.add_argument("--inference", choices=("onnx", "compiled", "predict"), default="onnx",
                        help="onnx (default): ONNX Runtime; compiled: a tf.function call; predict: the seed's "
@@ -40,7 +42,8 @@ def run_serve(arguments: argparse.Namespace) -> int:
     from serving.config import ServeConfig
     from serving.workers import serve_workers
 
-    overrides = {"threads": arguments.threads} if arguments.threads else {}
+    overrides = {name: value for name, value in (("threads", arguments.threads),
+                                                 ("model_threads", arguments.model_threads)) if value}
     try:
         config = ServeConfig(host=arguments.host, port=arguments.port, model_uri=arguments.model,
                              tracking_uri=arguments.tracking_uri, poll_seconds=arguments.poll_seconds,

@@ -53,9 +53,10 @@ class ServeConfig:
     # TensorFlow threads per model call: one is fastest for the small batches of a drawing
     # (measured: 0.8 vs 1.3 ms for one digit on 2 cores); parallelism comes from `threads`.
     tf_threads: int = 1
-    # ONNX Runtime threads per model call. Model calls never overlap (they are batched), so
-    # one call may use every core: 0.59 ms for 8 digits on 2 threads, 1.2 ms on one.
-    model_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    # ONNX Runtime threads per model call; 0: the cores shared among the workers (at most 4).
+    # Calls of one process never overlap (they are batched), so one call may use every core:
+    # 0.61 ms for 8 digits on 2 threads, 1.13 ms on one.
+    model_threads: int = 0
     # Normalized digits remembered per model so unchanged digits are not classified again.
     cache_size: int = 4096
     # "onnx": the model exported to ONNX Runtime (TensorFlow if the export fails); "compiled":
@@ -70,14 +71,19 @@ class ServeConfig:
     # Processes sharing the port through SO_REUSEPORT; each loads the model and follows the alias.
     workers: int = 1
 
+    @property
+    def model_threads_per_worker(self) -> int:
+        """`model_threads`, or the cores shared among the worker processes (1 to 4)."""
+        return self.model_threads or max(1, min(4, (os.cpu_count() or 1) // self.workers))
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}.")
         if self.poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be positive, got {self.poll_seconds}.")
-        if self.threads < 1 or self.tf_threads < 0 or self.model_threads < 1 or self.cache_size < 0:
-            raise ValueError("threads and model_threads must be >= 1, tf_threads >= 0 (0: TensorFlow decides) "
-                             "and cache_size >= 0.")
+        if self.threads < 1 or self.tf_threads < 0 or self.model_threads < 0 or self.cache_size < 0:
+            raise ValueError("threads must be >= 1, tf_threads and model_threads >= 0 (0: automatic) and "
+                             "cache_size >= 0.")
         if self.workers < 1 or (self.workers > 1 and self.port == 0):
             raise ValueError(f"workers must be >= 1 and need a fixed port to share, got {self.workers} on port {self.port}.")
         if self.token is not None and len(self.token) < 16:

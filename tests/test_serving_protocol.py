@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 
@@ -104,6 +105,17 @@ def test_limits_are_validated_and_announced():
     assert Limits().announce()["max_message_bytes"] == ServeConfig().limits.max_message_bytes
     with pytest.raises(ValueError, match="port"):
         ServeConfig(port=70000)
+    with pytest.raises(ValueError, match="model_threads"):
+        ServeConfig(model_threads=-1)
+
+
+def test_model_threads_share_the_cores_among_workers_unless_given():
+    cores = os.cpu_count() or 1
+    single, shared = ServeConfig(), ServeConfig(port=9000, workers=2 * cores)
+    assert single.model_threads_per_worker == min(4, cores)
+    # More workers than cores: each model call still gets one thread.
+    assert shared.model_threads_per_worker == 1
+    assert ServeConfig(model_threads=3, workers=2, port=9000).model_threads_per_worker == 3
 
 
 def test_token_bucket_allows_a_burst_then_refuses():
