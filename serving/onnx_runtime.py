@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
@@ -39,6 +41,8 @@ def make_onnx_classifier(model, threads: int) -> OnnxClassifier:
     import tensorflow as tf
     import tf2onnx
 
+    # tf2onnx narrates every optimization pass at INFO; a server log wants only its problems.
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     signature = (tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="digit"),)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET)
     options = onnxruntime.SessionOptions()
