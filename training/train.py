@@ -45,8 +45,10 @@ class TrainConfig:
     model_width: int = 32
     dropout_rate: float = 0.4
     augment: bool = True
-    # Share of training digits redrawn from traced strokes (see AugmentSettings).
-    stroke_probability: float = 0.4
+    # Share of training digits redrawn from traced strokes (see AugmentSettings). 0.7 beat
+    # 0.4 on 500 drawings of validation digits per layout: 96.0 vs 95.4 % ordinary, 90.6 vs
+    # 90.4 % tight (full profile, same test accuracy).
+    stroke_probability: float = 0.7
     validation_fraction: float = 0.1
     train_limit: int | None = None
     test_limit: int | None = None
