@@ -42,3 +42,20 @@ def test_the_served_version_runs_on_onnx_runtime_with_the_registered_weights(tra
     assert (served.classify(digits).argmax(axis=1) == mnist.test_labels[:32]).mean() > 0.9
     compiled = load_served_model(ref, trained_store.tracking_uri, cache_size=0, inference="compiled")
     assert runtime_name(compiled.classify) == "tensorflow"
+
+
+def test_a_model_that_cannot_be_exported_is_served_by_tensorflow(caplog):
+    import tensorflow as tf
+
+    from serving.model_store import _make_classifier
+
+    # A plain TensorFlow function, not a Keras model: tf2onnx cannot export it, TensorFlow runs it.
+    def model(batch, training=False):
+        return tf.nn.softmax(tf.reshape(batch, [-1, 28 * 28])[:, :10])
+
+    with caplog.at_level("WARNING"):
+        classify = _make_classifier(model, "onnx", threads=1)
+    assert runtime_name(classify) == "tensorflow" and "using compiled TensorFlow" in caplog.text
+    digits = np.random.default_rng(2).random((3, 28, 28), dtype=np.float32)
+    expected = np.asarray(tf.nn.softmax(digits.reshape(3, -1)[:, :10]))
+    np.testing.assert_allclose(classify(digits), expected, rtol=1e-5)
