@@ -74,8 +74,8 @@ class DigitCache:
 class RenderCache:
     """`render_strokes_digit`, remembered: a digit candidate whose strokes did not change is not drawn again.
 
-    Rendering is about 60 us a candidate and a drawing has a few candidates per digit; under
-    load that was a quarter of the recognition time.
+    Rendering takes 30-60 us a candidate, and a drawing has a few candidates per digit: under
+    load it was about a quarter of the pipeline's time.
     """
 
     def __init__(self, size: int, render: StrokeRenderer = render_strokes_digit) -> None:
