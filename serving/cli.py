@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--threads", type=int, help="recognition threads (default: two per core)")
     serve.add_argument("--model-threads", type=int,
                        help="ONNX Runtime threads per model call (default: the cores shared among the workers)")
-    serve.add_argument("--cache-size", type=int, default=4096, help="classified digits and rendered candidates remembered per model (0: no caches)")
+    serve.add_argument("--cache-size", type=int, default=4096,
+                       help="classified digits and rendered candidates remembered per model (0: no caches)")
     serve.add_argument("--inference", choices=("onnx", "compiled", "predict"), default="onnx",
                        help="onnx (default): ONNX Runtime; compiled: a tf.function call; predict: the seed's "
                             "model.predict per message, only as a benchmark baseline")
