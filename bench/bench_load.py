@@ -8,8 +8,6 @@ import json
 import os
 import time
 
-import socket
-
 import numpy as np
 
 from bench_latency import NUMBER, PEN, HEIGHT, SPACING, digit_strokes
@@ -90,14 +88,17 @@ async def run_clients(ws_url: str, clients: int, updates: int, rate: float) -> d
             "lost": clients - len(done), "wrong": sum(o["text"] != text for text, o in done)}
 
 
-def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *extra: str) -> dict:
-    """Start a server, run the clients against it, stop it."""
+def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *extra: str,
+            workers: int = 1) -> dict:
+    """Start a server (`workers` processes), run the clients against it, stop it."""
     from bench_startup import ServerProcess
+    from tests.clients_support import free_port
 
     import urllib.request
 
-    with ServerProcess(tracking_uri, *extra) as server:
-        workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
+    # Processes sharing a port need a fixed one.
+    shared = ("--workers", str(workers), "--port", str(free_port())) if workers > 1 else ()
+    with ServerProcess(tracking_uri, *extra, *shared) as server:
         for _ in range(workers - 1):
             server.process.stdout.readline()  # Every worker says when it is ready.
         # The load generator shares the cores with the server. Without this, whenever the
@@ -114,13 +115,6 @@ def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *
             return {**row, "server": json.loads(response.read())["inference"]}
 
 
-def free_port() -> int:
-    """A port no one listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def main() -> None:
     """Ours and the seed's path in the same run; a table and bench/results/load.json."""
     from bench_startup import check_model, write_results
@@ -135,9 +129,7 @@ def main() -> None:
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)
     args = (arguments.tracking_uri, arguments.clients, arguments.updates, arguments.rate)
-    # Processes sharing a port need a fixed one.
-    workers = ("--workers", str(arguments.workers), "--port", str(free_port())) if arguments.workers > 1 else ()
-    rows = {"ours": measure(*args, *workers),
+    rows = {"ours": measure(*args, workers=arguments.workers),
             "seed_predict": measure(*args, "--inference", "predict", "--cache-size", "0")}
     print(f"{'server':<13} {'recog/s':>8} {'last p50 ms':>12} {'last p99 ms':>12} {'lost':>5} {'wrong':>6}")
     for name, row in rows.items():

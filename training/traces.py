@@ -1,4 +1,4 @@
-"""Training digits traced into pen strokes once, in worker processes, and cached on disk by content."""
+"""Training digits traced into pen strokes once and cached on disk by content."""
 
 from __future__ import annotations
 
