@@ -45,5 +45,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 PROTOCOL_VERSION = 1
 DEFAULT_POLL_SECONDS = 3.0
+# When the server is busy, a drawing that is still changing is put behind finished ones by at
+# most this long (two frames at 60 Hz): long enough for a finished drawing to overtake the
+# ones still being drawn, short enough that drawing never looks frozen (serving/scheduler.py).
+DEFAULT_PATIENCE_SECONDS = 0.033
 # Environment variable holding the bearer token `demnistify serve` requires (none: no token).
 TOKEN_VARIABLE = "DEMNISTIFY_TOKEN"

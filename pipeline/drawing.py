@@ -10,7 +10,8 @@ import numpy as np
 from pipeline.normalize import normalize_digit, render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
-from pipeline.split import BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, PIECE_BONUS, Lattice, Part, cut_positions
+from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, PIECE_BONUS, Lattice, Part, cut_positions,
+                            narrow_cut_cost)
 from pipeline.strokes import Polyline, clip_band
 from pipeline.types import Box, StrokeRenderer
 
@@ -81,14 +82,29 @@ class StrokeDrawing:
         """The part that is the whole blob: all its strokes."""
         return ("strokes", 0, len(self._indices(blob)))
 
+    def reading_key(self, blob: Blob, size: float) -> bytes:
+        """The exact bytes the blob's reading depends on, for `pipeline.types.ReadingMemo`.
+
+        Its strokes, the pen, the digit size and the two width tests its box takes part in;
+        when it may be cut by position, also the box and where the raster lies (the raster's
+        scale follows the whole drawing's extent, so such blobs are rarely read again).
+        """
+        lines = [self.strokes[index] for index in self._indices(blob)]
+        by_position = _cut_by_position(blob, len(lines), size)
+        key = np.array([len(lines), by_position], dtype=np.int64).tobytes()
+        key += np.array([size, self.pen, narrow_cut_cost(blob, size)], dtype=np.float64).tobytes()
+        key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
+        key += b"".join(np.ascontiguousarray(line).tobytes() for line in lines)
+        if by_position:
+            where = (self.scale, *self.origin, blob.left, blob.top, blob.right, blob.bottom)
+            key += np.array(where, dtype=np.float64).tobytes()
+        return key
+
     def lattices(self, blob: Blob, size: float) -> list[Lattice]:
         """How the blob may be cut: between its strokes in drawing order, and at x positions."""
         count = len(self._indices(blob))
         lattices = [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
-        # Cutting by position costs many more candidates; it is kept for blobs whose strokes
-        # cannot be the split (one stroke through two digits) or that are too wide for one digit.
-        if (count < BAND_STROKES and blob.width > BAND_MIN_WIDTH * size) or count > MAX_STROKES \
-                or blob.width > MAX_DIGIT_WIDTH * size:
+        if _cut_by_position(blob, count, size):
             cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
             lattices += [("band", [blob.left, *cuts, blob.right])] if cuts else []
         return lattices or [("strokes", [0, count])]
@@ -142,6 +158,13 @@ class StrokeDrawing:
         if len(found) == 1:
             return found[0]
         return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+def _cut_by_position(blob: Blob, strokes: int, size: float) -> bool:
+    # Cutting by position costs many more candidates; it is kept for blobs whose strokes
+    # cannot be the split (one stroke through two digits) or that are too wide for one digit.
+    return (strokes < BAND_STROKES and blob.width > BAND_MIN_WIDTH * size) or strokes > MAX_STROKES \
+        or blob.width > MAX_DIGIT_WIDTH * size
 
 
 def _stroke_labels(labels: np.ndarray, lines: list[np.ndarray]) -> np.ndarray:

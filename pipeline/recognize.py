@@ -15,7 +15,7 @@ from pipeline.normalize import render_strokes_digit
 from pipeline.segment import Blob, digit_size, drop_specks, join_stray_rows, merge_fragments
 from pipeline.split import Lattice, Part, best_split, lattice_parts, narrow_cut_cost
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
-from pipeline.types import Box, Classifier, Digit, Recognition, StrokeRenderer
+from pipeline.types import Box, Classifier, Digit, ReadingMemo, Recognition, StrokeRenderer
 
 # Digits the classifier gives less than this probability are flagged unsure.
 UNSURE_THRESHOLD = 0.6
@@ -28,19 +28,20 @@ Drawing = StrokeDrawing | ImageDrawing
 
 
 def recognize_strokes(strokes: Sequence, width: int, height: int, classify: Classifier,
-                      pen_width: float | None = None, render: StrokeRenderer = render_strokes_digit) -> Recognition:
+                      pen_width: float | None = None, render: StrokeRenderer = render_strokes_digit,
+                      memo: ReadingMemo | None = None) -> Recognition:
     """Read the number drawn as polylines of [x, y] canvas points on a width x height canvas.
 
     `render` turns each digit candidate's strokes into the model's input (a caller may pass
-    a memoized `render_strokes_digit`). Raises ValueError on a bad canvas, pen width or
-    stroke; an empty drawing gives "".
+    a memoized `render_strokes_digit`); `memo` remembers blobs read before, for one model.
+    Raises ValueError on a bad canvas, pen width or stroke; an empty drawing gives "".
     """
     width, height = check_canvas(width, height)
     pen = check_pen_width(pen_width, width, height)
     polylines = check_strokes(strokes, width, height)
     if not polylines:
         return Recognition.empty()
-    return recognize_drawing(StrokeDrawing.build(polylines, pen, render), classify)
+    return recognize_drawing(StrokeDrawing.build(polylines, pen, render), classify, memo)
 
 
 def recognize_image(image: np.ndarray | bytes, classify: Classifier) -> Recognition:
@@ -51,13 +52,30 @@ def recognize_image(image: np.ndarray | bytes, classify: Classifier) -> Recognit
     return recognize_drawing(ImageDrawing.build(ink, mask, pen), classify)
 
 
-def recognize_drawing(drawing: Drawing, classify: Classifier) -> Recognition:
-    """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result."""
+def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo | None = None) -> Recognition:
+    """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result.
+
+    With a `memo` (stroke drawings only), blobs read before with the same strokes, pen and
+    digit size are not read again.
+    """
     size = digit_size(list(drawing.blobs), drawing.pen)
     blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size)
     rows = join_stray_rows(blobs, size)
-    lattices = {blob.labels: drawing.lattices(blob, size) for row in rows for blob in row}
-    pieces = {(blob.labels, part): drawing.piece(blob, part, size) for row in rows for blob in row
+    keys = {blob.labels: drawing.reading_key(blob, size) for row in rows for blob in row} if memo is not None else {}
+    known = {labels: found for labels, key in keys.items() if (found := memo.get(key)) is not None}
+    fresh = _read_blobs(drawing, [blob for row in rows for blob in row if blob.labels not in known], classify, size)
+    for labels, digits in fresh.items():
+        if labels in keys:
+            memo.put(keys[labels], digits)
+    readings = known | fresh
+    return _assemble([replace(digit, line=line) for line, row in enumerate(rows) for blob in row
+                      for digit in readings[blob.labels]])
+
+
+def _read_blobs(drawing: Drawing, blobs: list[Blob], classify: Classifier, size: float) -> dict[tuple, tuple[Digit, ...]]:
+    # Each blob's digits, left to right; every candidate piece of every blob is classified in one call.
+    lattices = {blob.labels: drawing.lattices(blob, size) for blob in blobs}
+    pieces = {(blob.labels, part): drawing.piece(blob, part, size) for blob in blobs
               for part in _candidate_parts(drawing, blob, lattices[blob.labels], size)}
     found = [key for key, piece in pieces.items() if piece is not None]
     probabilities = dict(zip(found, _classify(classify, [pieces[key] for key in found])))
@@ -66,13 +84,12 @@ def recognize_drawing(drawing: Drawing, classify: Classifier) -> Recognition:
         key = (blob.labels, part)
         return (float(probabilities[key].max()), pieces[key].box) if key in probabilities else None
 
-    digits = []
-    for line, row in enumerate(rows):
-        for blob in row:
-            parts = _best_parts(drawing, blob, lattices[blob.labels], size, lambda part, blob=blob: score(blob, part))
-            keys = sorted(((blob.labels, part) for part in parts), key=lambda key: _center(pieces[key].box))
-            digits += [_digit(pieces[key], probabilities[key], size, line) for key in keys]
-    return _assemble(digits)
+    readings = {}
+    for blob in blobs:
+        parts = _best_parts(drawing, blob, lattices[blob.labels], size, lambda part, blob=blob: score(blob, part))
+        keys = sorted(((blob.labels, part) for part in parts), key=lambda key: _center(pieces[key].box))
+        readings[blob.labels] = tuple(_digit(pieces[key], probabilities[key], size) for key in keys)
+    return readings
 
 
 def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float) -> set[Part]:
@@ -104,13 +121,13 @@ def _classify(classify: Classifier, pieces: list[Piece]) -> np.ndarray:
     return probabilities
 
 
-def _digit(piece: Piece, probabilities: np.ndarray, size: float, line: int) -> Digit:
+def _digit(piece: Piece, probabilities: np.ndarray, size: float) -> Digit:
     order = np.argsort(-probabilities, kind="stable")[:TOP_CANDIDATES]
     candidates = tuple((int(label), float(probabilities[label])) for label in order)
     label, confidence = candidates[0]
     implausible = max(piece.box[2], piece.box[3]) < IMPLAUSIBLE_FRACTION * size
     return Digit(label=label, confidence=confidence, candidates=candidates, box=piece.box,
-                 unsure=bool(confidence < UNSURE_THRESHOLD or implausible), line=line)
+                 unsure=bool(confidence < UNSURE_THRESHOLD or implausible))
 
 
 def _assemble(digits: list[Digit]) -> Recognition:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -14,6 +15,22 @@ Classifier = Callable[[np.ndarray], np.ndarray]
 # Renders one digit's strokes (polylines, and the box they are scaled from) as a 28x28 input;
 # `pipeline.render_strokes_digit` unless the caller remembers earlier renderings.
 StrokeRenderer = Callable[[list[np.ndarray], tuple[float, float, float, float]], np.ndarray]
+
+
+
+class ReadingMemo(Protocol):
+    """Remembers how blobs were read, keyed by what the reading depends on (exact bytes).
+
+    A live drawing is sent again on every stroke with most of its digits unchanged, so a caller
+    that keeps one memo per model spares their segmentation, rendering and classification.
+    """
+
+    def get(self, key: bytes) -> tuple[Digit, ...] | None:
+        """The digits remembered under `key`, or None."""
+
+    def put(self, key: bytes, digits: tuple[Digit, ...]) -> None:
+        """Remember the digits one blob was read as."""
+
 
 # A box in canvas pixels: x, y, width, height.
 Box = tuple[int, int, int, int]

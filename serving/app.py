@@ -27,6 +27,7 @@ from serving.access import check_upgrade
 from serving.config import ServeConfig
 from serving.live import Job, LatestSlot, TokenBucket, run_jobs
 from serving.model_store import ModelStore, ServedModel, ServeError, configure_tensorflow
+from serving.scheduler import OldestFirst
 from serving.protocol import ErrorCode, ProtocolError, encode, error_event, hello_event, model_event, parse_message
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class App:
     """Per-server state shared by every connection: model store, executor, limits."""
 
     def __init__(self, config: ServeConfig, store: ModelStore, executor: ThreadPoolExecutor) -> None:
-        self.config, self.store, self.executor = config, store, executor
+        self.config, self.store = config, store
+        self.scheduler = OldestFirst(executor, config.patience_seconds)
         self.server: Server | None = None
         self.started = time.monotonic()
 
@@ -65,7 +67,7 @@ class App:
         """One connection: hello, then read frames into the latest-drawing slot until it closes."""
         limits = self.config.limits
         slot, bucket = LatestSlot(), TokenBucket(limits.max_messages_per_second, limits.burst)
-        worker = asyncio.create_task(run_jobs(slot, self.store, self.executor, websocket.send))
+        worker = asyncio.create_task(run_jobs(slot, self.store, self.scheduler, websocket.send))
         try:
             await websocket.send(encode(hello_event(self.store.current.ref, limits)))
             async for message in websocket:

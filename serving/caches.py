@@ -1,4 +1,4 @@
-"""Caches that spare a live drawing's repeated work: rendered digit candidates and classified digits.
+"""Caches that spare a live drawing's repeated work: blob readings, rendered candidates, classified digits.
 
 A live client resends its whole drawing on every stroke, so most of its digits are unchanged
 from one message to the next; both caches are bounded LRUs keyed by exact bytes.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -17,14 +18,17 @@ from pipeline.types import Classifier, StrokeRenderer
 
 
 class BoundedLru:
-    """A thread-safe LRU mapping of bytes to arrays, holding at most `size` entries."""
+    """A thread-safe LRU mapping of bytes to values, holding at most `size` entries.
+
+    Also the pipeline's `ReadingMemo`: how each blob of a drawing was read.
+    """
 
     def __init__(self, size: int) -> None:
         self._size, self._entries = size, OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: bytes) -> np.ndarray | None:
+    def get(self, key: bytes) -> Any | None:
         """The value stored under `key` (now the most recently used), or None."""
         with self._lock:
             found = self._entries.get(key)
@@ -35,7 +39,7 @@ class BoundedLru:
             self.hits += 1
             return found
 
-    def put(self, key: bytes, value: np.ndarray) -> None:
+    def put(self, key: bytes, value: Any) -> None:
         """Store `value`, evicting the least recently used entries beyond the size."""
         with self._lock:
             self._entries[key] = value

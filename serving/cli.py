@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_POLL_SECONDS, DEFAULT_PORT, TOKEN_VARIABLE
+from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS, DEFAULT_PORT, TOKEN_VARIABLE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help=f"require this bearer token on every websocket (default: ${TOKEN_VARIABLE})")
     serve.add_argument("--workers", type=int, default=1,
                        help="serving processes sharing the port with SO_REUSEPORT (default 1)")
+    serve.add_argument("--patience-seconds", type=float, default=DEFAULT_PATIENCE_SECONDS,
+                       help="when busy, how long a drawing that is still changing may be put behind finished "
+                            f"ones (default {DEFAULT_PATIENCE_SECONDS:g}; 0: first come, first served)")
     serve.set_defaults(handler=run_serve)
 
 
@@ -50,7 +53,7 @@ def run_serve(arguments: argparse.Namespace) -> int:
                              tracking_uri=arguments.tracking_uri, poll_seconds=arguments.poll_seconds,
                              cache_size=arguments.cache_size, inference=arguments.inference,
                              allowed_origins=tuple(arguments.allow_origin), token=arguments.token or None,
-                             workers=arguments.workers, **overrides)
+                             workers=arguments.workers, patience_seconds=arguments.patience_seconds, **overrides)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

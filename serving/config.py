@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_POLL_SECONDS, DEFAULT_PORT
+from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS, DEFAULT_PORT
 
 INFERENCE_MODES = ("onnx", "compiled", "predict")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -70,6 +70,10 @@ class ServeConfig:
     token: str | None = None
     # Processes sharing the port through SO_REUSEPORT; each loads the model and follows the alias.
     workers: int = 1
+    # When busy, a free thread takes the connection whose newest drawing waited longest; one
+    # still changing is put back by at most this long (serving/scheduler.py). 0: first come,
+    # first served.
+    patience_seconds: float = DEFAULT_PATIENCE_SECONDS
 
     @property
     def model_threads_per_worker(self) -> int:
@@ -89,5 +93,7 @@ class ServeConfig:
         if self.token is not None and len(self.token) < 16:
             raise ValueError("token must be at least 16 characters; make one with `python -c 'import secrets; "
                              "print(secrets.token_urlsafe())'`.")
+        if not 0 <= self.patience_seconds <= 10:
+            raise ValueError(f"patience_seconds must be in 0..10, got {self.patience_seconds}.")
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}.")

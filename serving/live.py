@@ -7,8 +7,8 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from pipeline import normalize_digit, recognize_image, recognize_strokes
 from serving.model_store import ModelStore, ServedModel
 from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest,
                               encode, error_event, result_event)
+from serving.scheduler import OldestFirst
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class LatestSlot:
 
     def __init__(self) -> None:
         self._job: Job | None = None
+        # When the first drawing still waiting for an answer arrived (replacements keep it).
+        self._first = 0.0
         self._lock = threading.Lock()
         self._ready = asyncio.Event()
         self.dropped = 0
@@ -44,6 +47,8 @@ class LatestSlot:
     def offer(self, job: Job) -> None:
         """Make `job` the next one to run, dropping a pending older one (event loop thread)."""
         with self._lock:
+            if self._job is None:
+                self._first = job.received
             self.dropped += self._job is not None
             self._job = job
         self._ready.set()
@@ -52,6 +57,11 @@ class LatestSlot:
         """Wait until a job is pending."""
         await self._ready.wait()
         self._ready.clear()
+
+    def pending_since(self) -> tuple[float, float] | None:
+        """(arrival of the first unanswered drawing, arrival of the newest), or None if none waits."""
+        with self._lock:
+            return None if self._job is None else (self._first, self._job.received)
 
     def take(self) -> Job | None:
         """Take the pending job, if any (any thread)."""
@@ -87,7 +97,7 @@ def execute(job: Job, model: ServedModel) -> str:
     try:
         if isinstance(request, StrokesRequest):
             recognition = recognize_strokes(request.strokes, request.width, request.height, model.classify,
-                                            pen_width=request.pen_width, render=model.render)
+                                            pen_width=request.pen_width, render=model.render, memo=model.readings)
         else:
             recognition = recognize_image(request.data, model.classify)
     except ValueError as error:
@@ -113,12 +123,11 @@ def run_newest(slot: LatestSlot, store: ModelStore) -> str | None:
         return encode(error_event(error))
 
 
-async def run_jobs(slot: LatestSlot, store: ModelStore, executor: Executor,
+async def run_jobs(slot: LatestSlot, store: ModelStore, scheduler: OldestFirst,
                    send: Callable[[str], Awaitable[None]]) -> None:
-    """Whenever a drawing is pending, recognize the newest one in the executor and send the reply."""
-    loop = asyncio.get_running_loop()
+    """Whenever a drawing is pending, recognize the newest one when its turn comes and send the reply."""
     while True:
         await slot.wait()
-        reply = await loop.run_in_executor(executor, run_newest, slot, store)
+        reply = await scheduler.run(slot, partial(run_newest, store=store))
         if reply is not None:
             await send(reply)

@@ -14,7 +14,7 @@ from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
 from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
 from serving.batching import BatchingClassifier
-from serving.caches import DigitCache, RenderCache
+from serving.caches import BoundedLru, DigitCache, RenderCache
 from serving.onnx_runtime import make_onnx_classifier
 from training.inference import make_classifier
 from training.registry import ModelRef, RegistryError, connect, get_alias, load_keras_model, parse_model_uri, resolve
@@ -34,6 +34,8 @@ class ServedModel:
     classify: Classifier
     # Turns a digit candidate's strokes into the model's input (remembered when caching).
     render: StrokeRenderer = render_strokes_digit
+    # How blobs were read by this model (pipeline.types.ReadingMemo), None without caches.
+    readings: BoundedLru | None = None
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -60,7 +62,7 @@ def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
     logger.info("Version %s runs on %s.", ref.version, runtime_name(classify))
     if not cache_size:
         return ServedModel(ref, classify)
-    return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size))
+    return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size), BoundedLru(cache_size))
 
 
 def _make_classifier(model, inference: str, threads: int) -> Classifier:
@@ -173,6 +175,8 @@ class ModelStore:
 def inference_stats(model: ServedModel) -> dict:
     """Runtime, cache hits and model calls of a served model (the benchmarks read them from /healthz)."""
     stats, inner = {}, model.classify
+    if model.readings is not None:
+        stats |= {"reading_hits": model.readings.hits, "reading_misses": model.readings.misses}
     if isinstance(model.render, RenderCache):
         stats |= {"render_hits": model.render.entries.hits, "render_misses": model.render.entries.misses}
     if isinstance(inner, DigitCache):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import recognize_strokes, render_strokes_digit
-from serving.caches import DigitCache, RenderCache
+from serving.caches import BoundedLru, DigitCache, RenderCache
 
 
 def ink_classifier(calls: list[int]):
@@ -56,9 +56,39 @@ def test_a_live_drawing_reads_the_same_with_and_without_the_caches():
     drawing = one + seven + zero
     calls: list[int] = []
     classify, render = DigitCache(ink_classifier(calls), size=64), RenderCache(size=64)
+    readings = BoundedLru(size=64)
     for strokes in (drawing[:1], drawing[:2], drawing[:3], drawing):
         plain = recognize_strokes(strokes, 400, 200, ink_classifier([]), pen_width=8)
         cached = recognize_strokes(strokes, 400, 200, classify, pen_width=8, render=render)
         assert cached == plain
+        assert recognize_strokes(strokes, 400, 200, classify, pen_width=8, memo=readings) == plain
     # Every message resent the digits before the newest stroke: they were neither drawn nor classified again.
     assert render.entries.hits >= 3 and classify.entries.hits >= 3
+
+
+def test_remembered_blob_readings_match_a_stroke_by_stroke_stream():
+    # A client streaming points, as the page does: the digit size changes as the last digit
+    # grows, and the seven's bar joins it late; every reading must equal one from scratch.
+    seven = [[[160, 45], [230, 42], [190, 160]], [[175, 100], [220, 100]]]
+    zero = [[[300 + 35 * np.sin(t), 100 - 58 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 30)]]
+    strokes = [[[100, 40], [102, 100], [104, 160]]] + seven + zero
+    readings, classify = BoundedLru(size=256), ink_classifier([])
+    frames = [strokes[:index] + [strokes[index][:points]] for index in range(len(strokes))
+              for points in range(1, len(strokes[index]) + 1)]
+    for frame in frames:
+        assert recognize_strokes(frame, 400, 200, classify, pen_width=8, memo=readings) == \
+            recognize_strokes(frame, 400, 200, classify, pen_width=8)
+    # Blobs left unchanged by a frame were read from the memo.
+    assert readings.hits >= len(frames) - len(strokes)
+
+
+def test_a_blob_cut_by_position_is_read_again_when_the_raster_moves():
+    # One stroke through two digits (a "1" and a "1" joined at the foot) is cut by position on
+    # the raster, whose scale follows the drawing's extent: a digit far away must not reuse it.
+    joined = [[[50, 40], [52, 160], [250, 160], [252, 40]]]
+    readings = BoundedLru(size=16)
+    recognize_strokes(joined, 2000, 600, ink_classifier([]), pen_width=8, memo=readings)
+    far = joined + [[[1800, 40], [1802, 160]]]
+    assert recognize_strokes(far, 2000, 600, ink_classifier([]), pen_width=8, memo=readings) == \
+        recognize_strokes(far, 2000, 600, ink_classifier([]), pen_width=8)
+    assert readings.hits == 0

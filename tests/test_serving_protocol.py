@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from serving.config import Limits, ServeConfig
-from serving.live import LatestSlot, TokenBucket
+from serving.live import Job, LatestSlot, TokenBucket
 from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, StrokesRequest, error_event,
                               parse_message)
 
@@ -128,12 +128,14 @@ def test_latest_slot_keeps_only_the_newest_job():
 
     async def scenario():
         slot = LatestSlot()
-        for job in ("a", "b", "c"):
-            slot.offer(job)
+        for name, received in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+            slot.offer(Job(name, received))
+        waiting = slot.pending_since()
         await slot.wait()
         taken = slot.take()
-        slot.offer("d")
+        slot.offer(Job("d", 4.0))
         await slot.wait()
-        return taken, slot.take(), slot.take(), slot.dropped
+        return waiting, taken.request, slot.pending_since(), slot.take().request, slot.take(), slot.dropped
 
-    assert asyncio.run(scenario()) == ("c", "d", None, 2)
+    # The first unanswered drawing's arrival is kept while newer ones replace it.
+    assert asyncio.run(scenario()) == ((1.0, 3.0), "c", (4.0, 4.0), "d", None, 2)

@@ -1,0 +1,106 @@
+"""Which connection's drawing a free recognition thread takes next: the one that has waited longest.
+
+A live client sends its drawing on every change. When the server is busy, drawings that are
+still changing lose little by waiting (the next one replaces them anyway), while a drawing that
+stopped changing is the one its user is looking at. So a free thread takes the connection whose
+newest drawing is the oldest: a drawing that is replaced keeps moving back in the line, a
+finished one moves forward. A connection that keeps changing its drawing waits at most
+`patience` seconds longer than a first-come-first-served line would make it wait, so every
+client still sees results while it draws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from demnistify.constants import DEFAULT_PATIENCE_SECONDS
+
+
+class Waiting(Protocol):
+    """What the scheduler needs of a connection's slot (serving.live.LatestSlot)."""
+
+    def pending_since(self) -> tuple[float, float] | None:
+        """(when the first still-unanswered drawing arrived, when the newest one did), or None."""
+
+
+@dataclass(order=True)
+class _Entry:
+    key: float
+    order: int
+    slot: Waiting = field(compare=False)
+    run: Callable[[Waiting], object] = field(compare=False)
+    future: asyncio.Future = field(compare=False)
+    loop: asyncio.AbstractEventLoop = field(compare=False)
+
+
+class OldestFirst:
+    """Runs slots' jobs on an executor's threads, the longest-waiting drawing first.
+
+    Every `run` hands the executor one task, and whichever thread starts it serves the most
+    urgent queued slot at that moment (not necessarily the one that asked), so there is never
+    more work than threads take, and the order is decided as late as possible.
+    """
+
+    def __init__(self, executor: Executor, patience: float = DEFAULT_PATIENCE_SECONDS) -> None:
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0 seconds, got {patience!r}.")
+        self._executor, self.patience = executor, patience
+        self._heap: list[_Entry] = []
+        self._lock = threading.Lock()
+        self._order = itertools.count()
+
+    def urgency(self, slot: Waiting) -> float:
+        """The slot's place in line (smaller first): its newest drawing's arrival, within `patience`."""
+        since = slot.pending_since()
+        if since is None:
+            return float("-inf")  # Nothing left to do: let a thread drop it at once.
+        first, newest = since
+        return min(newest, first + self.patience)
+
+    async def run(self, slot: Waiting, run: Callable[[Waiting], object]) -> object:
+        """Queue `slot`; `run(slot)` is called in a thread when its turn comes, and its result returned."""
+        loop = asyncio.get_running_loop()
+        entry = _Entry(self.urgency(slot), next(self._order), slot, run, loop.create_future(), loop)
+        with self._lock:
+            heapq.heappush(self._heap, entry)
+        self._executor.submit(self._serve_next)
+        return await entry.future
+
+    def _serve_next(self) -> None:
+        entry = self._pop()
+        if entry is None or entry.future.cancelled():
+            return  # A connection that closed while it waited needs no work.
+        try:
+            outcome, failed = entry.run(entry.slot), False
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting connection.
+            outcome, failed = error, True
+        entry.loop.call_soon_threadsafe(_settle, entry.future, outcome, failed)
+
+    def _pop(self) -> _Entry | None:
+        # Keys only grow while an entry waits (a newer drawing arrives), so a stored key is a
+        # lower bound: the top entry is the most urgent once its key is checked to be current.
+        with self._lock:
+            while self._heap:
+                entry = heapq.heappop(self._heap)
+                current = self.urgency(entry.slot)
+                if current <= entry.key or not self._heap or current <= self._heap[0].key:
+                    return entry
+                entry.key = current
+                heapq.heappush(self._heap, entry)
+        return None
+
+
+def _settle(future: asyncio.Future, outcome: object, failed: bool) -> None:
+    if future.done():
+        return  # The connection closed meanwhile.
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
