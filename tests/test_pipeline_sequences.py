@@ -37,6 +37,27 @@ def test_tracing_a_bar_gives_one_vertical_stroke():
     assert np.ptp(points[:, 0]) <= 1.5 and np.ptp(points[:, 1]) >= 15
 
 
+def faint_gap_bar(gap_ink: int) -> np.ndarray:
+    """A vertical bar whose middle rows hold only `gap_ink` (a pen that skipped, or paper)."""
+    bar = cv2.line(np.zeros((28, 28), np.uint8), (14, 4), (14, 23), 255, 2, cv2.LINE_AA)
+    bar[13:15] = np.minimum(bar[13:15], gap_ink)
+    return bar
+
+
+def parts(strokes: list[np.ndarray]) -> int:
+    """How many separate pieces of ink the strokes draw."""
+    raster = rasterize_strokes([(stroke * 10).tolist() for stroke in strokes], 280, 280, pen_width=8)
+    return cv2.connectedComponents((raster > 64).astype(np.uint8))[0] - 1
+
+
+def test_a_line_broken_only_by_faint_ink_is_traced_whole():
+    assert parts(trace_digit(faint_gap_bar(gap_ink=60))) == 1
+
+
+def test_a_line_broken_by_blank_paper_stays_in_two_pieces():
+    assert parts(trace_digit(faint_gap_bar(gap_ink=0))) == 2
+
+
 def test_cases_are_reproducible_and_within_the_specified_ranges():
     images, labels = digit_images()
     for layout in ("ordinary", "tight"):

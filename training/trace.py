@@ -15,6 +15,13 @@ INK_THRESHOLD = 100
 # is traced as the loop a pen would have drawn. Chosen on the validation split (1.2-1.8 tried).
 BLOT_FACTOR = 1.4
 MIN_LOOP_POINTS = 6
+# Faint ink (below INK_THRESHOLD) often joins two parts of one pen line, and thresholding cuts
+# it. Parts whose nearest points lie within BRIDGE_PIXELS (28x28 pixels) with at least
+# FAINT_INK all along the way between them are joined by a short stroke, as the pen was.
+# On 1,000 drawings of validation digits per layout, 4 or 8 pixels and 24 or 48 of ink read
+# alike: tight 89.8 -> 91.4 %, ordinary 95.4 % either way (19 -> 16 count errors).
+BRIDGE_PIXELS = 8.0
+FAINT_INK = 48
 
 
 def trace_digit(image: np.ndarray) -> list[np.ndarray]:
@@ -26,7 +33,55 @@ def trace_digit(image: np.ndarray) -> list[np.ndarray]:
     pixels = {(int(r), int(c)) for r, c in zip(*np.nonzero(skeleton & ~blots))}
     lines = [np.array(path, dtype=np.float64)[:, ::-1] for path in _walk(pixels)] if pixels else []
     # Offsetting by half a pixel maps pixel centres of the enlarged copy back onto the original.
-    return [_simplify(line / TRACE_UPSCALE + 0.25) for line in lines + loops]
+    strokes = [_simplify(line / TRACE_UPSCALE + 0.25) for line in lines + loops]
+    return strokes + _bridges(strokes, image)
+
+
+def _bridges(strokes: list[np.ndarray], image: np.ndarray) -> list[np.ndarray]:
+    """Two-point strokes joining separate parts of the tracing across faint ink of the image."""
+    groups = _touching_groups(strokes)
+    bridges = []
+    while len(groups) > 1:
+        gap, ends, first, second = min((_nearest(a, b) + (i, j)) for i, a in enumerate(groups)
+                                       for j, b in enumerate(groups) if i < j)
+        if gap > BRIDGE_PIXELS or not _inked_between(image, *ends):
+            return bridges
+        bridges.append(np.array(ends, dtype=np.float64))
+        groups = [g for k, g in enumerate(groups) if k not in (first, second)] + [groups[first] + groups[second]]
+    return bridges
+
+
+def _touching_groups(strokes: list[np.ndarray]) -> list[list[np.ndarray]]:
+    # Strokes whose points come within a pixel of each other belong to one part.
+    groups: list[list[np.ndarray]] = []
+    for stroke in strokes:
+        touching = [g for g in groups if _nearest(g, [stroke])[0] <= 1.0]
+        groups = [g for g in groups if not any(g is t for t in touching)] + [sum(touching, []) + [stroke]]
+    return groups
+
+
+def _nearest(first: list[np.ndarray], second: list[np.ndarray]) -> tuple[float, tuple]:
+    a, b = (np.vstack([_densify(stroke) for stroke in group]) for group in (first, second))
+    distances = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    i, j = np.unravel_index(int(np.argmin(distances)), distances.shape)
+    return float(distances[i, j]), (tuple(a[i]), tuple(b[j]))
+
+
+def _densify(points: np.ndarray) -> np.ndarray:
+    # Simplified polylines keep only corners; points every half pixel find the true nearest gap.
+    if len(points) < 2:
+        return points
+    steps = np.maximum(1, np.ceil(np.linalg.norm(np.diff(points, axis=0), axis=1) * 2).astype(int))
+    parts = [start + (end - start) * np.linspace(0, 1, n, endpoint=False)[:, None]
+             for start, end, n in zip(points[:-1], points[1:], steps)]
+    return np.vstack(parts + [points[-1:]])
+
+
+def _inked_between(image: np.ndarray, start: tuple, end: tuple) -> bool:
+    samples = np.linspace(start, end, 12)
+    cols = np.clip(np.round(samples[:, 0] - 0.5).astype(int), 0, image.shape[1] - 1)
+    rows = np.clip(np.round(samples[:, 1] - 0.5).astype(int), 0, image.shape[0] - 1)
+    return bool((image[rows, cols] >= FAINT_INK).all())
 
 
 def _blot_loops(ink: np.ndarray, skeleton: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
