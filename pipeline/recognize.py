@@ -72,7 +72,8 @@ def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo 
                       for digit in readings[blob.labels]])
 
 
-def _read_blobs(drawing: Drawing, blobs: list[Blob], classify: Classifier, size: float) -> dict[tuple, tuple[Digit, ...]]:
+def _read_blobs(drawing: Drawing, blobs: list[Blob], classify: Classifier,
+                size: float) -> dict[tuple, tuple[Digit, ...]]:
     # Each blob's digits, left to right; every candidate piece of every blob is classified in one call.
     lattices = {blob.labels: drawing.lattices(blob, size) for blob in blobs}
     pieces = {(blob.labels, part): drawing.piece(blob, part, size) for blob in blobs

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS, DEFAULT_PORT, TOKEN_VARIABLE
+from demnistify.constants import (DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS,
+                                  DEFAULT_PORT, TOKEN_VARIABLE)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,9 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="ONNX Runtime threads per model call (default: the cores shared among the workers)")
     serve.add_argument("--cache-size", type=int, default=4096,
                        help="classified digits and rendered candidates remembered per model (0: no caches)")
-    serve.add_argument("--inference", choices=("onnx", "compiled", "predict"), default="onnx",
-                       help="onnx (default): ONNX Runtime; compiled: a tf.function call; predict: the seed's "
-                            "model.predict per message, only as a benchmark baseline")
+    serve.add_argument("--inference", choices=("onnx", "onnx-float", "compiled", "predict"), default="onnx",
+                       help="onnx (default): ONNX Runtime, on the version's int8 graph when its run logged one; "
+                            "onnx-float: ONNX Runtime on the float model; compiled: a tf.function call; "
+                            "predict: the seed's model.predict per message, only as a benchmark baseline")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="also accept websockets from pages at ORIGIN (scheme://host[:port]; '*' for any); "
                             "this server's own page and localhost are always accepted")

@@ -6,9 +6,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from demnistify.constants import DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS, DEFAULT_PORT
+from demnistify.constants import (DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS,
+                                  DEFAULT_PORT)
 
-INFERENCE_MODES = ("onnx", "compiled", "predict")
+INFERENCE_MODES = ("onnx", "onnx-float", "compiled", "predict")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
@@ -59,9 +60,10 @@ class ServeConfig:
     model_threads: int = 0
     # Normalized digits remembered per model so unchanged digits are not classified again.
     cache_size: int = 4096
-    # "onnx": the model exported to ONNX Runtime (TensorFlow if the export fails); "compiled":
-    # one traced tf.function call per drawing; "predict": the seed's `model.predict` per
-    # message, kept only as the benchmarks' baseline.
+    # "onnx": ONNX Runtime on the int8 graph the version's training run logged, else on the
+    # model exported at load (TensorFlow if the export fails); "onnx-float": always the
+    # export; "compiled": one traced tf.function call per drawing; "predict": the seed's
+    # `model.predict` per message, kept only as the benchmarks' baseline.
     inference: str = "onnx"
     # Origins (scheme://host[:port]) whose pages may open the websocket besides this server's
     # own page and localhost; "*" allows any.

@@ -17,7 +17,8 @@ from serving.batching import BatchingClassifier
 from serving.caches import BoundedLru, DigitCache, RenderCache
 from serving.onnx_runtime import make_onnx_classifier
 from training.inference import make_classifier
-from training.registry import ModelRef, RegistryError, connect, get_alias, load_keras_model, parse_model_uri, resolve
+from training.registry import (ModelRef, RegistryError, connect, get_alias, load_int8_graph, load_keras_model,
+                               parse_model_uri, resolve)
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
                       inference: str = "onnx", threads: int = 1) -> ServedModel:
     """Load a version and build its classifier (blocking: seconds); RegistryError when it fails."""
     model = load_keras_model(ref, tracking_uri)
+    int8_graph = load_int8_graph(ref, tracking_uri) if inference == "onnx" else None
     try:
-        classify = _make_classifier(model, inference, threads)
+        classify = _make_classifier(model, inference, threads, int8_graph)
     except Exception as error:  # noqa: BLE001 - a model of the wrong shape fails in many ways.
         raise RegistryError(f"Version {ref.version} loads but cannot classify 28x28 digits: {error}") from error
     logger.info("Version %s runs on %s.", ref.version, runtime_name(classify))
@@ -65,13 +67,13 @@ def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
     return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size), BoundedLru(cache_size))
 
 
-def _make_classifier(model, inference: str, threads: int) -> Classifier:
+def _make_classifier(model, inference: str, threads: int, int8_graph: bytes | None = None) -> Classifier:
     if inference == "predict":
         # The baseline stays exactly the seed's path: one model.predict per drawing, unbatched.
         return make_predict_classifier(model)
-    if inference == "onnx":
+    if inference in ("onnx", "onnx-float"):
         try:
-            return BatchingClassifier(make_onnx_classifier(model, threads))
+            return BatchingClassifier(make_onnx_classifier(model, threads, int8_graph))
         except Exception as error:  # noqa: BLE001 - any export failure leaves TensorFlow to serve.
             logger.warning("Cannot run this version on ONNX Runtime (%s); using compiled TensorFlow.", error)
     return BatchingClassifier(make_classifier(model))

@@ -220,6 +220,6 @@ def test_http_routes(trained_store):
     assert health[:2] == (200, "application/json")
     assert document["status"] == "ok" and document["connections"] == 1 and document["uptime_s"] >= 0
     assert document["model"]["version"] == trained_store.result.model.version
-    assert document["inference"]["runtime"] == "onnxruntime"
+    assert document["inference"]["runtime"] == "onnxruntime-int8"
     assert page[0] == 200 and page[1].startswith("text/html") and b"<" in page[2]
     assert [missing[0], traversal[0], encoded[0]] == [404, 404, 404]

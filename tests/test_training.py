@@ -34,6 +34,19 @@ def test_run_logs_params_metrics_dataset_and_tags(trained_store):
     assert len(digests) == 3
 
 
+def test_run_logs_an_int8_serving_graph_that_reads_validation_digits_as_well(trained_store, mnist):
+    from training.quantize import run_graph
+
+    client, run = run_of(trained_store)
+    float_accuracy, int8_accuracy = (run.data.metrics[f"val_accuracy_{kind}"] for kind in ("float", "int8"))
+    assert 0.9 < float_accuracy and int8_accuracy >= float_accuracy - 0.001
+    path = client.download_artifacts(run.info.run_id, "serving/model-int8.onnx")
+    with open(path, "rb") as handle:
+        probabilities = run_graph(handle.read(), mnist.test_images[:200, ..., None] / 255.0)
+    assert probabilities.shape == (200, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-2)
+    assert (probabilities.argmax(axis=1) == mnist.test_labels[:200]).mean() > 0.9
+
+
 def test_run_logs_pictures_and_summary(trained_store):
     client, run = run_of(trained_store)
     names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}

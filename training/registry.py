@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from demnistify.constants import CHAMPION_ALIAS, DEFAULT_TRACKING_URI, MODEL_NAME
+from demnistify.constants import CHAMPION_ALIAS, DEFAULT_TRACKING_URI, INT8_ARTIFACT, MODEL_NAME
+
+logger = logging.getLogger(__name__)
 
 TEST_ACCURACY_TAG = "test_accuracy"
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
@@ -131,6 +135,20 @@ def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
         return mlflow.tensorflow.load_model(local_path)
     except Exception as error:  # noqa: BLE001 - missing files, bad zips, Keras errors alike.
         raise RegistryError(f"Cannot load {ref.uri} (run {ref.run_id}): {type(error).__name__}: {error}") from error
+
+
+def load_int8_graph(ref: ModelRef, tracking_uri: str | None = None) -> bytes | None:
+    """The version's int8 ONNX graph logged by its training run, or None if the run has none."""
+    import mlflow.artifacts
+
+    try:
+        local_path = mlflow.artifacts.download_artifacts(run_id=ref.run_id, artifact_path=INT8_ARTIFACT,
+                                                         tracking_uri=resolve_tracking_uri(tracking_uri))
+        return Path(local_path).read_bytes()
+    except Exception as error:  # noqa: BLE001 - older runs have none; serving exports the float model then.
+        logger.info("Version %s has no int8 graph (%s); the float model will be exported.", ref.version,
+                    type(error).__name__)
+        return None
 
 
 def load_classifier(model_uri: str, tracking_uri: str | None = None):

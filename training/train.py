@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import keras
 import numpy as np
 
-from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
+from demnistify.constants import CHAMPION_ALIAS, INT8_ARTIFACT, MODEL_NAME
 from training import tracking
 from training.augment import AugmentedBatches, AugmentSettings
 from training.data import Mnist, default_data_dir, load_mnist
@@ -19,6 +19,7 @@ from training.evaluate import evaluate, sequence_metrics, to_model_input
 from training.inference import make_classifier
 from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
+from training.quantize import checked_int8_graph
 from training.registry import ModelRef, connect, get_alias, promote
 from training.traces import traced_digits
 
@@ -129,6 +130,7 @@ def train(config: TrainConfig) -> TrainResult:
         tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", data_dir, "testing")
         model = _fit(config, splits)
         test_accuracy = _evaluate_and_log(model, splits, config, started)
+        _log_int8_graph(model, splits)
         ref = tracking.log_and_register_model(model, to_model_input(splits.test_images[:2]), config.model_name,
                                               test_accuracy)
         promoted = _promote_or_roll_back(ref, config)
@@ -188,6 +190,21 @@ def _evaluate_and_log(model: keras.Model, splits: Splits, config: TrainConfig, s
     })
     logger.info("Test accuracy %.4f; %s", result.accuracy, metrics)
     return result.accuracy
+
+
+def _log_int8_graph(model: keras.Model, splits: Splits) -> None:
+    # Serving runs the int8 graph when the run has one; without it serving exports the float
+    # model itself, so a failed quantization costs speed, never the run.
+    try:
+        graph, metrics = checked_int8_graph(model, to_model_input(splits.val_images), splits.val_labels)
+    except Exception as error:  # noqa: BLE001 - ONNX export and quantization fail in many ways.
+        logger.warning("No int8 serving graph: the export failed (%s: %s).", type(error).__name__, error)
+        return
+    tracking.log_metrics(metrics)
+    if graph is None:
+        logger.warning("No int8 serving graph: it read the validation digits worse (%s).", metrics)
+        return
+    tracking.log_bytes(graph, INT8_ARTIFACT)
 
 
 def _promote_or_roll_back(ref: ModelRef, config: TrainConfig) -> bool:

