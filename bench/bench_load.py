@@ -61,7 +61,7 @@ async def stream(ws_url: str, frames: list[str], rate: float, stats: dict) -> di
                 if event.get("id") == final:
                     last_sent = await sender
                     return {"latency_ms": (time.perf_counter() - last_sent) * 1000, "text": event.get("text"),
-                            "results": results, "server_ms": event.get("elapsed_ms")}
+                            "results": results, "server_ms": event.get("elapsed_ms"), "final_sent": last_sent}
 
 
 async def _send(ws, frames: list[str], rate: float) -> float:
@@ -91,7 +91,9 @@ async def run_clients(ws_url: str, clients: int, updates: int, rate: float) -> d
             "last_server_p99_ms": float(np.percentile([o["server_ms"] or 0 for _, o in done], 99)) if done else None,
             "lost": clients - len(done), "wrong": sum(o["text"] != text for text, o in done),
             # A client that keeps drawing must still see results while it draws.
-            "fewest_results": min((o["results"] for _, o in done), default=0)}
+            "fewest_results": min((o["results"] for _, o in done), default=0),
+            # How close together the clients sent their last updates (all start at once).
+            "finals_spread_ms": 1000 * float(np.ptp([o["final_sent"] for _, o in done])) if done else None}
 
 
 def measure(tracking_uri: str | None, clients: int, updates: int, rate: float, *extra: str,

@@ -14,7 +14,7 @@ if python -c "import sys; from training.registry import connect, get_alias; sys.
   echo "==> A promoted model is registered:"
   demnistify models
 else
-  echo "==> No promoted model is registered yet: training the quick profile (about 2 minutes)"
+  echo "==> No promoted model is registered yet: training the quick profile (2-4 minutes)"
   demnistify train --profile quick
 fi
 echo "==> Starting the server (Ctrl-C stops it)"
