@@ -1,4 +1,4 @@
-"""The fast serving runtime: the registered Keras model exported to ONNX in memory and run by ONNX Runtime."""
+"""The fast serving runtime: a version's int8 graph, or its Keras model exported to ONNX, run by ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ INT8_TOLERANCE = 0.1
 
 class OnnxClassifier:
     """A classifier running one ONNX Runtime session (thread-safe: sessions allow concurrent runs)."""
-
-    runtime = "onnxruntime"
 
     def __init__(self, session, runtime: str = "onnxruntime") -> None:
         self._session, self.runtime = session, runtime
