@@ -47,6 +47,8 @@ NARROW_CUT_COST = 0.15
 BAND_CUT_COST = 3.0
 # Blobs made of more strokes than this are cut only by position.
 MAX_STROKES = 40
+# A piece's probability counts as at least this in its log score (the model may say 0).
+PROBABILITY_FLOOR = 1e-9
 
 # A part of a blob: ("band", left, right) is the blob between two x; ("strokes", i, j) is
 # its strokes i..j-1 in drawing order. A lattice is a kind and its ordered boundaries.
@@ -130,7 +132,7 @@ def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.
             prior = 0.0 if (start, end) == (0, n) or scored is None else _height_prior(scored[1][3] / size)
             if scored is None or prior is None:
                 continue
-            gain = float(np.log(max(scored[0], 1e-9))) + PIECE_BONUS + prior - (cut_cost if start else 0.0)
+            gain = float(np.log(max(scored[0], PROBABILITY_FLOOR))) + PIECE_BONUS + prior - (cut_cost if start else 0.0)
             extended = (_extend(before, part, scored[1], gain, size) for before in ending.get(start, []))
             options = [reading for reading in extended if reading is not None]
             if options:

@@ -27,8 +27,8 @@ from serving.access import check_upgrade
 from serving.config import ServeConfig
 from serving.live import Job, LatestSlot, TokenBucket, run_jobs
 from serving.model_store import ModelStore, ServedModel, ServeError, configure_tensorflow
-from serving.scheduler import OldestFirst
 from serving.protocol import ErrorCode, ProtocolError, encode, error_event, hello_event, model_event, parse_message
+from serving.scheduler import OldestFirst
 
 logger = logging.getLogger(__name__)
 

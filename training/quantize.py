@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from demnistify.constants import IMAGE_SIZE
+from pipeline.split import PROBABILITY_FLOOR
 
 # tf2onnx's opset for Conv, BatchNormalization and Softmax as Keras computes them.
 ONNX_OPSET = 17
@@ -20,8 +21,6 @@ CALIBRATION_BATCH = 50
 # probabilities, which the pipeline's split scorer adds up, stay this close on average.
 MAX_ACCURACY_DROP = 0.001
 MAX_LOG_PROB_ERROR = 0.1
-# Probabilities below this count as this in log-probability comparisons (the scorer's floor).
-PROBABILITY_FLOOR = 1e-9
 
 
 def export_onnx(model) -> bytes:
