@@ -87,9 +87,12 @@ class App:
             return ProtocolError(ErrorCode.RATE_LIMITED, f"More than {self.config.limits.max_messages_per_second:g} "
                                  "messages per second; this one was dropped. Send at most one per frame.")
         try:
-            slot.offer(Job(parse_message(message, self.config.limits)))
+            job = Job(parse_message(message, self.config.limits))
         except ProtocolError as error:
             return error
+        slot.offer(job)
+        if not job.pen_down:
+            self.scheduler.hurry(slot)  # A lifted pen may move a queued preview forward.
         return None
 
     def on_swap(self, model: ServedModel) -> None:
@@ -162,7 +165,7 @@ async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
                        config.model_threads_per_worker)
     # Registry calls and model loads get their own thread so recognitions never wait behind them.
     registry_executor = ThreadPoolExecutor(1, thread_name_prefix="registry")
-    executor = ThreadPoolExecutor(config.threads, thread_name_prefix="recognize")
+    executor = ThreadPoolExecutor(config.threads_per_worker, thread_name_prefix="recognize")
     try:
         configure_tensorflow(config.tf_threads)
         await loop.run_in_executor(registry_executor, store.load_initial)

@@ -7,7 +7,7 @@ import os
 import sys
 
 from demnistify.constants import (DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS,
-                                  DEFAULT_PORT, TOKEN_VARIABLE)
+                                  DEFAULT_PORT, DEFAULT_PREVIEW_PATIENCE_SECONDS, TOKEN_VARIABLE)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
     serve.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS,
                        help=f"how often to check the alias for a new version (default {DEFAULT_POLL_SECONDS:g})")
-    serve.add_argument("--threads", type=int, help="recognition threads (default: two per core)")
+    serve.add_argument("--threads", type=int, help="recognition threads per worker (default: two per core of its share, at least two)")
     serve.add_argument("--model-threads", type=int,
                        help="ONNX Runtime threads per model call (default: the cores shared among the workers)")
     serve.add_argument("--cache-size", type=int, default=4096,
@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--patience-seconds", type=float, default=DEFAULT_PATIENCE_SECONDS,
                        help="when busy, how long a drawing that is still changing may be put behind finished "
                             f"ones (default {DEFAULT_PATIENCE_SECONDS:g}; 0: first come, first served)")
+    serve.add_argument("--preview-patience-seconds", type=float, default=DEFAULT_PREVIEW_PATIENCE_SECONDS,
+                       help="when busy, how long a drawing sent with the pen still down may be put behind "
+                            f"finished ones (default {DEFAULT_PREVIEW_PATIENCE_SECONDS:g})")
     serve.set_defaults(handler=run_serve)
 
 
@@ -55,7 +58,8 @@ def run_serve(arguments: argparse.Namespace) -> int:
                              tracking_uri=arguments.tracking_uri, poll_seconds=arguments.poll_seconds,
                              cache_size=arguments.cache_size, inference=arguments.inference,
                              allowed_origins=tuple(arguments.allow_origin), token=arguments.token or None,
-                             workers=arguments.workers, patience_seconds=arguments.patience_seconds, **overrides)
+                             workers=arguments.workers, patience_seconds=arguments.patience_seconds,
+                             preview_patience_seconds=arguments.preview_patience_seconds, **overrides)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

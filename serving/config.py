@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from demnistify.constants import (DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS,
-                                  DEFAULT_PORT)
+                                  DEFAULT_PORT, DEFAULT_PREVIEW_PATIENCE_SECONDS)
 
 INFERENCE_MODES = ("onnx", "onnx-float", "compiled", "predict")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -48,9 +48,12 @@ class ServeConfig:
     poll_seconds: float = DEFAULT_POLL_SECONDS
     limits: Limits = field(default_factory=Limits)
     static_dir: Path = STATIC_DIR
-    # Recognition threads: TensorFlow and OpenCV release the GIL, and threads waiting on the
-    # model get their digits batched together, so a few more threads than cores pay off.
-    threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 2))
+    # Recognition threads per worker; 0: two per core of the worker's share, at least two.
+    # TensorFlow and OpenCV release the GIL, and threads waiting on the model get their digits
+    # batched together, so more threads than cores pay off in one process. With one process
+    # per core, more than two starve the event loop of the GIL: under bench_load.py, four
+    # threads per worker made finished drawings wait 70 ms in the event loop, two 20 ms.
+    threads: int = 0
     # TensorFlow threads per model call: one is fastest for the small batches of a drawing
     # (measured: 0.8 vs 1.3 ms for one digit on 2 cores); parallelism comes from `threads`.
     tf_threads: int = 1
@@ -76,6 +79,13 @@ class ServeConfig:
     # still changing is put back by at most this long (serving/scheduler.py). 0: first come,
     # first served.
     patience_seconds: float = DEFAULT_PATIENCE_SECONDS
+    # A drawing sent with the pen still down waits behind finished ones by at most this long.
+    preview_patience_seconds: float = DEFAULT_PREVIEW_PATIENCE_SECONDS
+
+    @property
+    def threads_per_worker(self) -> int:
+        """`threads`, or two per core of the worker's share of the cores (at least two)."""
+        return self.threads or max(2, 2 * (os.cpu_count() or 1) // self.workers)
 
     @property
     def model_threads_per_worker(self) -> int:
@@ -87,15 +97,16 @@ class ServeConfig:
             raise ValueError(f"port must be in 0..65535, got {self.port}.")
         if self.poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be positive, got {self.poll_seconds}.")
-        if self.threads < 1 or self.tf_threads < 0 or self.model_threads < 0 or self.cache_size < 0:
-            raise ValueError("threads must be >= 1, tf_threads and model_threads >= 0 (0: automatic) and "
+        if min(self.threads, self.tf_threads, self.model_threads, self.cache_size) < 0:
+            raise ValueError("threads, tf_threads and model_threads must be >= 0 (0: automatic) and "
                              "cache_size >= 0.")
         if self.workers < 1 or (self.workers > 1 and self.port == 0):
             raise ValueError(f"workers must be >= 1 and need a fixed port to share, got {self.workers} on port {self.port}.")
         if self.token is not None and len(self.token) < 16:
             raise ValueError("token must be at least 16 characters; make one with `python -c 'import secrets; "
                              "print(secrets.token_urlsafe())'`.")
-        if not 0 <= self.patience_seconds <= 10:
-            raise ValueError(f"patience_seconds must be in 0..10, got {self.patience_seconds}.")
+        if not 0 <= self.patience_seconds <= self.preview_patience_seconds <= 10:
+            raise ValueError(f"patience_seconds and preview_patience_seconds must be in 0..10, the first no longer, "
+                             f"got {self.patience_seconds} and {self.preview_patience_seconds}.")
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}.")

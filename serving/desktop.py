@@ -155,8 +155,10 @@ class DrawingWindow:
         self._changed()
 
     def on_release(self, event) -> None:
-        """End the stroke."""
-        self.pen_down = False
+        """End the stroke, and send the drawing again: it is no longer a preview."""
+        if self.pen_down:
+            self.pen_down = False
+            self._changed()
 
     def on_key(self, event) -> None:
         """Any key erases the drawing, as in the original window."""
@@ -195,7 +197,7 @@ class DrawingWindow:
             self.link.submit(None)
         else:
             self.link.submit({"type": "recognize", "id": self.next_id, "width": CANVAS_WIDTH,
-                              "height": CANVAS_HEIGHT, "pen_width": PEN_WIDTH,
+                              "height": CANVAS_HEIGHT, "pen_width": PEN_WIDTH, "pen_down": self.pen_down,
                               # A copy: the link serializes it on its own thread while drawing goes on.
                               "strokes": [stroke[:] for stroke in self.strokes]})
         self._refresh()

@@ -16,7 +16,7 @@ from pipeline import normalize_digit, recognize_image, recognize_strokes
 from serving.model_store import ModelStore, ServedModel
 from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest,
                               encode, error_event, result_event)
-from serving.scheduler import OldestFirst
+from serving.scheduler import OldestFirst, Pending
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,11 @@ class Job:
 
     request: Request
     received: float = field(default_factory=time.perf_counter)
+
+    @property
+    def pen_down(self) -> bool:
+        """Whether the client sent it with the pen still on the canvas (a preview, soon replaced)."""
+        return getattr(self.request, "pen_down", False)
 
 
 class LatestSlot:
@@ -58,10 +63,10 @@ class LatestSlot:
         await self._ready.wait()
         self._ready.clear()
 
-    def pending_since(self) -> tuple[float, float] | None:
-        """(arrival of the first unanswered drawing, arrival of the newest), or None if none waits."""
+    def pending_since(self) -> Pending | None:
+        """When the first unanswered drawing and the newest arrived, and the newest's pen; None if none waits."""
         with self._lock:
-            return None if self._job is None else (self._first, self._job.received)
+            return None if self._job is None else Pending(self._first, self._job.received, self._job.pen_down)
 
     def take(self) -> Job | None:
         """Take the pending job, if any (any thread)."""

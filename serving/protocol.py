@@ -52,6 +52,8 @@ class StrokesRequest:
     height: int
     strokes: list
     pen_width: float | None = None
+    # Sent while the pen is still on the canvas: a preview the server may answer after settled drawings.
+    pen_down: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,12 @@ def _recognize(data: dict, request_id, limits: Limits) -> Request:
     if pen_width is not None and (not _is_number(pen_width) or not pen_width > 0):
         raise ProtocolError(ErrorCode.INVALID_FIELD, f"\"pen_width\" must be a positive number, got {pen_width!r}.",
                             request_id)
-    return StrokesRequest(request_id, width, height, _strokes(data["strokes"], request_id, limits), pen_width)
+    pen_down = data.get("pen_down", False)
+    if not isinstance(pen_down, bool):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"\"pen_down\" must be true or false, got {pen_down!r}.",
+                            request_id)
+    return StrokesRequest(request_id, width, height, _strokes(data["strokes"], request_id, limits), pen_width,
+                          pen_down)
 
 
 def _is_number(value) -> bool:

@@ -7,6 +7,10 @@ newest drawing is the oldest: a drawing that is replaced keeps moving back in th
 finished one moves forward. A connection that keeps changing its drawing waits at most
 `patience` seconds longer than a first-come-first-served line would make it wait, so every
 client still sees results while it draws.
+
+A client that says its pen is still on the canvas (`"pen_down": true`) needs no guessing: that
+drawing is a preview, sure to be replaced, and waits up to `preview_patience` longer than first
+come, first served would make it, so every drawing whose pen was lifted goes ahead of it.
 """
 
 from __future__ import annotations
@@ -17,17 +21,25 @@ import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Protocol
 
-from demnistify.constants import DEFAULT_PATIENCE_SECONDS
+from demnistify.constants import DEFAULT_PATIENCE_SECONDS, DEFAULT_PREVIEW_PATIENCE_SECONDS
+
+
+class Pending(NamedTuple):
+    """A connection's unanswered drawings: when the first and the newest arrived, and the newest's pen."""
+
+    first: float
+    newest: float
+    pen_down: bool = False
 
 
 class Waiting(Protocol):
     """What the scheduler needs of a connection's slot (serving.live.LatestSlot)."""
 
-    def pending_since(self) -> tuple[float, float] | None:
-        """(when the first still-unanswered drawing arrived, when the newest one did), or None."""
+    def pending_since(self) -> Pending | None:
+        """The connection's unanswered drawings, or None if none waits."""
 
 
 @dataclass(order=True)
@@ -38,6 +50,8 @@ class _Entry:
     run: Callable[[Waiting], object] = field(compare=False)
     future: asyncio.Future = field(compare=False)
     loop: asyncio.AbstractEventLoop = field(compare=False)
+    # Set when the slot was moved forward: a fresh entry stands in for this one.
+    replaced: bool = field(default=False, compare=False)
 
 
 class OldestFirst:
@@ -48,11 +62,14 @@ class OldestFirst:
     more work than threads take, and the order is decided as late as possible.
     """
 
-    def __init__(self, executor: Executor, patience: float = DEFAULT_PATIENCE_SECONDS) -> None:
-        if patience < 0:
-            raise ValueError(f"patience must be >= 0 seconds, got {patience!r}.")
-        self._executor, self.patience = executor, patience
+    def __init__(self, executor: Executor, patience: float = DEFAULT_PATIENCE_SECONDS,
+                 preview_patience: float = DEFAULT_PREVIEW_PATIENCE_SECONDS) -> None:
+        if not 0 <= patience <= preview_patience:
+            raise ValueError(f"patience must be >= 0 seconds and preview_patience at least as long, got "
+                             f"{patience!r} and {preview_patience!r}.")
+        self._executor, self.patience, self.preview_patience = executor, patience, preview_patience
         self._heap: list[_Entry] = []
+        self._queued: dict[int, _Entry] = {}  # id(slot) -> its live entry.
         self._lock = threading.Lock()
         self._order = itertools.count()
 
@@ -61,8 +78,9 @@ class OldestFirst:
         since = slot.pending_since()
         if since is None:
             return float("-inf")  # Nothing left to do: let a thread drop it at once.
-        first, newest = since
-        return min(newest, first + self.patience)
+        if since.pen_down:
+            return since.first + self.preview_patience
+        return min(since.newest, since.first + self.patience)
 
     async def run(self, slot: Waiting, run: Callable[[Waiting], object]) -> object:
         """Queue `slot`; `run(slot)` is called in a thread when its turn comes, and its result returned."""
@@ -70,8 +88,25 @@ class OldestFirst:
         entry = _Entry(self.urgency(slot), next(self._order), slot, run, loop.create_future(), loop)
         with self._lock:
             heapq.heappush(self._heap, entry)
+            self._queued[id(slot)] = entry
         self._executor.submit(self._serve_next)
         return await entry.future
+
+    def hurry(self, slot: Waiting) -> None:
+        """Move a queued slot forward if its place in line got earlier (its pen was lifted).
+
+        Keys otherwise only grow while a slot waits, which the heap checks lazily when it pops;
+        a drawing that stops being a preview is the one exception, so it is re-queued here.
+        """
+        with self._lock:
+            entry = self._queued.get(id(slot))
+            current = self.urgency(slot)
+            if entry is None or current >= entry.key:
+                return
+            fresh = replace(entry, key=current, order=next(self._order))
+            entry.replaced = True
+            heapq.heappush(self._heap, fresh)
+            self._queued[id(slot)] = fresh
 
     def _serve_next(self) -> None:
         entry = self._pop()
@@ -89,8 +124,11 @@ class OldestFirst:
         with self._lock:
             while self._heap:
                 entry = heapq.heappop(self._heap)
+                if entry.replaced:
+                    continue
                 current = self.urgency(entry.slot)
                 if current <= entry.key or not self._heap or current <= self._heap[0].key:
+                    del self._queued[id(entry.slot)]
                     return entry
                 entry.key = current
                 heapq.heappush(self._heap, entry)

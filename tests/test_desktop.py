@@ -78,6 +78,15 @@ def test_title_shows_the_number_live_and_any_key_erases(window, trained_store):
     assert window.poll() == PLACEHOLDER
 
 
+def test_releasing_the_button_sends_the_drawing_as_no_longer_a_preview(window):
+    sent = []
+    window.link.submit = sent.append  # What the window hands its link, in order.
+    draw(window, number_strokes("1", 80, 60))
+    assert [message["pen_down"] for message in sent][-1] is False
+    assert all(message["pen_down"] for message in sent[:-1]) and len(sent) > 2
+    assert sent[-1]["strokes"] == sent[-2]["strokes"]
+
+
 def test_motion_outside_the_drawing_area_or_without_a_button_draws_nothing(window):
     send(window, "motion_notify_event", 100, 100)
     send(window, "button_press_event", -500, 100)

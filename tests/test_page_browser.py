@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import http.server
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -106,6 +107,8 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def test_mouse_drawing_shows_the_number_and_digit_boxes(page, server):
+    sent = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda payload: sent.append(json.loads(payload))))
     open_page(page, server.port)
     expect(page.locator("#result")).to_have_attribute("data-state", "empty")
     expect(page.locator("#result")).to_have_text("Draw a number")
@@ -117,6 +120,9 @@ def test_mouse_drawing_shows_the_number_and_digit_boxes(page, server):
     # The boxes sit over the ink: the 4's box starts near where it was drawn.
     left = float(page.locator(".digit-box").first.evaluate("box => parseFloat(box.style.left)"))
     assert 60 < left < 120
+    # Frames sent while the button is held are previews; the one after it is released is not.
+    pens = [frame["pen_down"] for frame in sent if frame.get("type") == "recognize"]
+    assert True in pens and pens[-1] is False
     screenshot(page, "page-mouse.png")
 
 

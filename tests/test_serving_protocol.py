@@ -40,6 +40,8 @@ def refused(message, limits: Limits = LIMITS) -> ProtocolError:
 def test_strokes_request_parsed():
     request = parse_message(recognize(width=800, height=300.0, pen_width=14, strokes=[[[1, 2], [3.5, 4]]]), LIMITS)
     assert request == StrokesRequest(5, 800, 300, [[[1, 2], [3.5, 4]]], 14)
+    preview = parse_message(recognize(width=80, height=30, strokes=[[[1, 2]]], pen_down=True), LIMITS)
+    assert preview.pen_down is True and request.pen_down is False
 
 
 def test_image_field_and_binary_frame_parsed():
@@ -69,6 +71,7 @@ def test_legacy_matrix_parsed():
     (recognize(width=10.5, height=100, strokes=[]), ErrorCode.INVALID_FIELD),
     (recognize(width="800", height=100, strokes=[]), ErrorCode.INVALID_FIELD),
     (recognize(width=100, height=100, pen_width=-3, strokes=[]), ErrorCode.INVALID_FIELD),
+    (recognize(width=100, height=100, pen_down="yes", strokes=[]), ErrorCode.INVALID_FIELD),
     (recognize(width=100, height=100, strokes=[1, 2]), ErrorCode.INVALID_FIELD),
     (recognize(width=100, height=100, strokes="[[1, 2]]"), ErrorCode.INVALID_FIELD),
     (json.dumps({"type": "recognize", "id": [1], "width": 1, "height": 1, "strokes": []}), ErrorCode.INVALID_FIELD),
@@ -118,6 +121,17 @@ def test_model_threads_share_the_cores_among_workers_unless_given():
     assert ServeConfig(model_threads=3, workers=2, port=9000).model_threads_per_worker == 3
 
 
+def test_recognition_threads_are_two_per_core_of_a_worker_unless_given():
+    cores = os.cpu_count() or 1
+    assert ServeConfig().threads_per_worker == max(2, 2 * cores)
+    assert ServeConfig(port=9000, workers=cores).threads_per_worker == 2
+    assert ServeConfig(threads=5, workers=2, port=9000).threads_per_worker == 5
+    with pytest.raises(ValueError, match="threads"):
+        ServeConfig(threads=-1)
+    with pytest.raises(ValueError, match="preview_patience"):
+        ServeConfig(patience_seconds=0.5, preview_patience_seconds=0.1)
+
+
 def test_token_bucket_allows_a_burst_then_refuses():
     bucket = TokenBucket(rate=0.001, burst=3)
     assert [bucket.allow() for _ in range(5)] == [True, True, True, False, False]
@@ -138,4 +152,4 @@ def test_latest_slot_keeps_only_the_newest_job():
         return waiting, taken.request, slot.pending_since(), slot.take().request, slot.take(), slot.dropped
 
     # The first unanswered drawing's arrival is kept while newer ones replace it.
-    assert asyncio.run(scenario()) == ((1.0, 3.0), "c", (4.0, 4.0), "d", None, 2)
+    assert asyncio.run(scenario()) == ((1.0, 3.0, False), "c", (4.0, 4.0, False), "d", None, 2)

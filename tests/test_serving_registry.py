@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import shutil
 import signal
@@ -76,13 +77,17 @@ def test_hot_swap_and_failed_version_keep_serving(own_store, tmp_path):
     client = registry_client(own_store.tracking_uri)
 
     async def scenario():
+        gc.unfreeze()
         async with running_server(serve_config(own_store, poll_seconds=0.3)) as server:
+            # The loaded model is kept out of the collector's full passes (serving.model_store.freeze_heap).
+            assert gc.get_freeze_count() > 10_000
             async with connect(f"ws://127.0.0.1:{server.port}/") as ws:
                 hello = json.loads(await ws.recv())
                 await asyncio.to_thread(promote, client, good, name)
                 swapped = await next_event(ws, "model")
                 await ws.send(strokes_message(1, drawing("71")))
                 after_swap = await next_event(ws, "result")
+                assert gc.get_freeze_count() > 10_000
                 await asyncio.to_thread(promote, client, broken, name)
                 degraded = await until_health(server.port, lambda doc: doc["status"] == "degraded")
                 await ws.send(strokes_message(2, drawing("40")))

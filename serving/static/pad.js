@@ -31,7 +31,8 @@ export class DrawingPad {
   /** The drawing as the protocol sends it: finished strokes plus the one being drawn. */
   snapshot() {
     const strokes = this.strokes.map((points) => points.map(([x, y]) => [round1(x), round1(y)]));
-    return { width: this.width, height: this.height, pen_width: this.penWidth, strokes };
+    // pen_down marks a preview: a busy server answers drawings whose pen was lifted first.
+    return { width: this.width, height: this.height, pen_width: this.penWidth, strokes, pen_down: this.active !== null };
   }
 
   clear() {
