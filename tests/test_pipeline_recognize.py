@@ -8,6 +8,7 @@ import pytest
 
 from pipeline import (UNSURE_THRESHOLD, Recognition, naive_recognize_strokes, rasterize_strokes, recognize_image,
                       recognize_strokes, render_strokes_digit)
+from pipeline.split import best_split
 
 # Digits drawn in a 100x100 box (y down), each a list of strokes. The 4, 5 and 7 are drawn
 # whole here; the tests draw them in pieces.
@@ -257,3 +258,17 @@ def test_five_with_its_bar_off_at_the_corner_is_merged(classify):
     bar = [[72, -4], [108, -4]]
     result = read(place([bar, TEMPLATES[5][1]], 100, 60), classify)
     assert len(result.digits) == 1 and result.lines == (result.text,)
+
+
+def split_of(pieces: dict, size: float = 100.0) -> list:
+    """The best reading of a two-atom stroke lattice whose parts read as `pieces` says: (p, box)."""
+    return best_split(("strokes", [0, 1, 2]), lambda part: pieces.get(part[1:]), size)[1]
+
+
+def test_a_piece_much_wider_than_a_digit_loses_to_plausible_halves():
+    # Two overlapping 7s read as one 7 (p 0.99) 1.6 digit heights wide, or as two 7s (p 0.85).
+    whole, left, right = (0.99, (0, 0, 160, 100)), (0.85, (0, 0, 70, 100)), (0.85, (80, 0, 80, 100))
+    assert split_of({(0, 2): whole, (0, 1): left, (1, 2): right}) == [("strokes", 0, 1), ("strokes", 1, 2)]
+    # A digit as wide as it is tall stays whole against the same halves.
+    assert split_of({(0, 2): (0.99, (0, 0, 100, 100)), (0, 1): left, (1, 2): right}) == [("strokes", 0, 2)]
+
