@@ -13,7 +13,7 @@ from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
 from pipeline.segment import Blob, digit_size, drop_specks, join_stray_rows, merge_fragments
-from pipeline.split import Lattice, Part, best_split, lattice_parts, narrow_cut_cost
+from pipeline.split import Lattice, Part, best_split, lattice_parts, min_piece_height, narrow_cut_cost
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, ReadingMemo, Recognition, StrokeRenderer
 
@@ -94,13 +94,15 @@ def _read_blobs(drawing: Drawing, blobs: list[Blob], classify: Classifier,
 
 
 def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float) -> set[Part]:
-    return {part for lattice in lattices for part in lattice_parts(lattice, partial(drawing.extent_of, blob), size)}
+    extent_of, least = partial(drawing.extent_of, blob), min_piece_height(blob, size)
+    return {part for lattice in lattices for part in lattice_parts(lattice, extent_of, size, least)}
 
 
 def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> list[Part]:
     # If no reading is possible (no piece could be classified) the blob is read whole.
     narrow = narrow_cut_cost(blob, size)
-    splits = [best_split(lattice, score, size, drawing.cut_cost(lattice) + narrow) for lattice in lattices]
+    least = min_piece_height(blob, size)
+    splits = [best_split(lattice, score, size, drawing.cut_cost(lattice) + narrow, least) for lattice in lattices]
     total, parts = max(splits, key=lambda item: item[0])
     if parts:
         return parts

@@ -22,10 +22,13 @@ DIGIT_PITCH = 0.75
 # Touching digits are each nearly as tall as a digit: a shorter piece is a fragment, and
 # one shorter than SHORT_PIECE pays SHORT_PIECE_COST per tenth of a digit height it lacks
 # (the loop of a 6 reads as a 0 beside its stem read as a 1). The digit height comes from
-# whole components, so a sloping row of touching digits makes it too tall, and a third of
-# the tight validation drawings read with too few digits had a digit below 0.55. 0.45 read
-# 1-2 % more of them right but made the pipeline 25 % slower (more candidates to render).
+# whole components, so a sloping row of touching digits (a blob wider than ROW_WIDTH digit
+# heights) makes it too tall: a third of the tight validation drawings read with too few
+# digits had a digit below 0.55. Such rows allow ROW_PIECE_MIN_HEIGHT; everywhere it made the
+# 8-digit canvas 25 % slower (more candidates to render).
 PIECE_MIN_HEIGHT = 0.55
+ROW_PIECE_MIN_HEIGHT = 0.45
+ROW_WIDTH = 1.5
 SHORT_PIECE = 0.7
 SHORT_PIECE_COST = 0.1
 # Few digits are wider than WIDE_PIECE digit heights, while two overlapping digits read as
@@ -78,12 +81,18 @@ def is_wide(blob: Blob, size: float) -> bool:
     return blob.width > SPLIT_MIN_WIDTH * size
 
 
-def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, float]], size: float) -> list[Part]:
+def min_piece_height(blob: Blob, size: float) -> float:
+    """The least height of a piece of the blob, in digit heights (less in a row of digits)."""
+    return ROW_PIECE_MIN_HEIGHT if blob.width > ROW_WIDTH * size else PIECE_MIN_HEIGHT
+
+
+def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, float]], size: float,
+                  min_height: float = PIECE_MIN_HEIGHT) -> list[Part]:
     """Every range of consecutive atoms of a lattice that could be one digit (the whole always)."""
     kind, bounds = lattice
     n = len(bounds) - 1
     spans = [(i, j) for i in range(n) for j in range(i + 1, n + 1)
-             if (i, j) != (0, n) and _could_be_digit(*extent_of((kind, bounds[i], bounds[j])), size)]
+             if (i, j) != (0, n) and _could_be_digit(*extent_of((kind, bounds[i], bounds[j])), size, min_height)]
     # A piece is worth classifying only if pieces before and after it can cover the rest.
     starts, ends = {0}, {n}
     for i, j in spans:
@@ -96,9 +105,9 @@ def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, flo
     return [(kind, bounds[0], bounds[n])] + useful
 
 
-def _could_be_digit(width: float, height: float, size: float) -> bool:
+def _could_be_digit(width: float, height: float, size: float, min_height: float) -> bool:
     # No least width: a 1 is as narrow as the pen.
-    return width <= MAX_DIGIT_WIDTH * size and height >= PIECE_MIN_HEIGHT * size
+    return width <= MAX_DIGIT_WIDTH * size and height >= min_height * size
 
 
 def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float, size: float) -> list[float]:
@@ -122,7 +131,8 @@ def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float,
     return sorted(cuts)
 
 
-def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.0) -> tuple[float, list[Part]]:
+def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.0,
+               min_height: float = PIECE_MIN_HEIGHT) -> tuple[float, list[Part]]:
     """The best reading of a lattice as consecutive pieces, and its log score.
 
     Dynamic programming over (end, start of the last piece): a piece scores the log of its
@@ -140,7 +150,7 @@ def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.
             scored = score(part)
             if scored is None:
                 continue
-            prior = 0.0 if (start, end) == (0, n) else _height_prior(scored[1][3] / size)
+            prior = 0.0 if (start, end) == (0, n) else _height_prior(scored[1][3] / size, min_height)
             if prior is None:
                 continue
             prior -= WIDE_PIECE_COST * max(0.0, scored[1][2] / size - WIDE_PIECE) / 0.1
@@ -153,9 +163,9 @@ def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.
     return max(finals, key=lambda item: item[0]) if finals else (-np.inf, [])
 
 
-def _height_prior(height: float) -> float | None:
+def _height_prior(height: float, min_height: float) -> float | None:
     # The log prior of a piece this many digit heights tall being a digit; None for a fragment.
-    if height < PIECE_MIN_HEIGHT:
+    if height < min_height:
         return None
     return -SHORT_PIECE_COST * max(0.0, SHORT_PIECE - height) / 0.1
 

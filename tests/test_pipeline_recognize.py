@@ -8,7 +8,8 @@ import pytest
 
 from pipeline import (UNSURE_THRESHOLD, Recognition, naive_recognize_strokes, rasterize_strokes, recognize_image,
                       recognize_strokes, render_strokes_digit)
-from pipeline.split import best_split
+from pipeline.segment import Blob
+from pipeline.split import best_split, min_piece_height
 
 # Digits drawn in a 100x100 box (y down), each a list of strokes. The 4, 5 and 7 are drawn
 # whole here; the tests draw them in pieces.
@@ -272,3 +273,15 @@ def test_a_piece_much_wider_than_a_digit_loses_to_plausible_halves():
     # A digit as wide as it is tall stays whole against the same halves.
     assert split_of({(0, 2): (0.99, (0, 0, 100, 100)), (0, 1): left, (1, 2): right}) == [("strokes", 0, 2)]
 
+
+
+def test_a_short_digit_counts_as_one_in_a_row_of_touching_digits_only():
+    # A sloping row of touching digits is taller than its digits, so a digit half the
+    # drawing's digit height tall is still a digit there; in a blob one digit wide it is a
+    # fragment (the loop of a 6 beside its stem).
+    short, tall = (0.99, (0, 50, 50, 50)), (0.99, (55, 0, 70, 95))
+    for width, expected in ((160, [("strokes", 0, 1), ("strokes", 1, 2)]), (100, [("strokes", 0, 2)])):
+        least = min_piece_height(Blob(0, 0, width, 100, (1,)), 100.0)
+        pieces = {(0, 2): (0.9, (0, 0, width, 100)), (0, 1): short, (1, 2): tall}
+        reading = best_split(("strokes", [0, 1, 2]), lambda part: pieces.get(part[1:]), 100.0, min_height=least)
+        assert reading[1] == expected
