@@ -7,7 +7,6 @@ pipeline and by the naive baseline; prints accuracy and speed per layout and wri
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import statistics
 import sys
@@ -70,12 +69,12 @@ def cpu_ms_per_drawing(recognizer, cases) -> float:
 
 def speed_figure(images: np.ndarray, labels: np.ndarray, repeats: int = 300) -> dict[str, float]:
     """Median milliseconds, CNN excluded, for one 1000x400 canvas holding 8 digits."""
-    # Timed as the server runs it, with the objects alive now frozen (serving.model_store.
-    # freeze_heap): otherwise the collector's full passes over what the evaluation left
-    # behind (TensorFlow and 1,000 drawings) counted in the figure, 2.07 ms after 20 drawings
-    # per layout and 3.32 ms after 500.
-    gc.collect()
-    gc.freeze()
+    from serving.model_store import freeze_heap
+
+    # Timed as the server runs it, with the objects alive now frozen: otherwise the
+    # collector's full passes over what the evaluation left behind (TensorFlow and 1,000
+    # drawings) counted in the figure, 2.07 ms after 20 drawings per layout and 3.32 ms after 500.
+    freeze_heap()
     case = make_canvas_case(images, labels, SPEED_DIGITS, *SPEED_CANVAS)
     result = {}
     for name, recognizer in METHODS.items():

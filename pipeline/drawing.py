@@ -11,7 +11,7 @@ from pipeline.normalize import normalize_digit, render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
 from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, PIECE_BONUS, Lattice, Part, cut_positions,
-                            narrow_cut_cost)
+                            min_piece_height, narrow_cut_cost)
 from pipeline.strokes import Polyline, clip_band
 from pipeline.types import Box, StrokeRenderer
 
@@ -85,14 +85,15 @@ class StrokeDrawing:
     def reading_key(self, blob: Blob, size: float) -> bytes:
         """The exact bytes the blob's reading depends on, for `pipeline.types.ReadingMemo`.
 
-        Its strokes, the pen, the digit size and the two width tests its box takes part in;
-        when it may be cut by position, also the box and where the raster lies (the raster's
-        scale follows the whole drawing's extent, so such blobs are rarely read again).
+        Its strokes, the pen, the digit size and the width tests its box takes part in; when
+        it may be cut by position, also the box and where the raster lies (the raster's scale
+        follows the whole drawing's extent, so such blobs are rarely read again).
         """
         lines = [self.strokes[index] for index in self._indices(blob)]
         by_position = _cut_by_position(blob, len(lines), size)
         key = np.array([len(lines), by_position], dtype=np.int64).tobytes()
-        key += np.array([size, self.pen, narrow_cut_cost(blob, size)], dtype=np.float64).tobytes()
+        tests = (size, self.pen, narrow_cut_cost(blob, size), min_piece_height(blob, size))
+        key += np.array(tests, dtype=np.float64).tobytes()
         key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
         key += b"".join(np.ascontiguousarray(line).tobytes() for line in lines)
         if by_position:

@@ -91,8 +91,7 @@ class App:
         except ProtocolError as error:
             return error
         slot.offer(job)
-        if not job.pen_down:
-            self.scheduler.hurry(slot)  # A lifted pen may move a queued preview forward.
+        self.scheduler.hurry(slot)  # A lifted pen may move a queued preview forward.
         return None
 
     def on_swap(self, model: ServedModel) -> None:

@@ -95,8 +95,9 @@ class OldestFirst:
     def hurry(self, slot: Waiting) -> None:
         """Move a queued slot forward if its place in line got earlier (its pen was lifted).
 
-        Keys otherwise only grow while a slot waits, which the heap checks lazily when it pops;
-        a drawing that stops being a preview is the one exception, so it is re-queued here.
+        Called after every new drawing. Keys otherwise only grow while a slot waits, which the
+        heap checks lazily when it pops; a drawing that stops being a preview is the one
+        exception, so it is re-queued here.
         """
         with self._lock:
             entry = self._queued.get(id(slot))
@@ -119,8 +120,9 @@ class OldestFirst:
         entry.loop.call_soon_threadsafe(_settle, entry.future, outcome, failed)
 
     def _pop(self) -> _Entry | None:
-        # Keys only grow while an entry waits (a newer drawing arrives), so a stored key is a
-        # lower bound: the top entry is the most urgent once its key is checked to be current.
+        # Keys only grow while an entry waits (a newer drawing arrives; `hurry` re-queues the
+        # one exception), so a stored key is a lower bound: the top entry is the most urgent
+        # once its key is checked to be current.
         with self._lock:
             while self._heap:
                 entry = heapq.heappop(self._heap)
