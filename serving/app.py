@@ -59,7 +59,7 @@ class App:
 
     def __init__(self, config: ServeConfig, store: ModelStore, executor: ThreadPoolExecutor) -> None:
         self.config, self.store = config, store
-        self.scheduler = OldestFirst(executor, config.patience_seconds)
+        self.scheduler = OldestFirst(executor, config.patience_seconds, config.preview_patience_seconds)
         self.server: Server | None = None
         self.started = time.monotonic()
 

@@ -141,3 +141,15 @@ def test_negative_patience_or_a_shorter_preview_patience_is_refused():
         OldestFirst(ThreadPoolExecutor(1), patience=-1.0)
     with pytest.raises(ValueError, match="preview_patience"):
         OldestFirst(ThreadPoolExecutor(1), patience=0.5, preview_patience=0.1)
+
+
+def test_the_server_orders_its_line_with_both_configured_patiences():
+    # The preview patience once stayed at its default whatever `serve` was given, so a "first
+    # come, first served" server still put previews last.
+    from serving.app import App
+    from serving.config import ServeConfig
+
+    config = ServeConfig(patience_seconds=0.0, preview_patience_seconds=0.0)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        scheduler = App(config, store=None, executor=executor).scheduler
+    assert (scheduler.patience, scheduler.preview_patience) == (0.0, 0.0)
