@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from training.augment import AugmentedBatches, AugmentSettings, augment_digit
+from training.augment import AugmentedBatches, AugmentSettings, augment_digit, digit_pair
 from training.trace import trace_digit
 from training.traces import traced_digits
 
@@ -73,3 +73,32 @@ def test_batches_redraw_from_given_traces_and_refuse_mismatched_ones(mnist):
     assert len(batches.traces) == 8
     with pytest.raises(ValueError, match="one trace per image"):
         AugmentedBatches(images, labels, batch_size=8, seed=1, traces=traces[:3])
+
+
+def test_a_digit_pair_is_one_wide_piece_with_both_digits():
+    bar = [np.array([[14.0, 4.0], [14.0, 23.0]])]
+    ring = [np.array([[14 + 6 * np.cos(t), 14 + 9 * np.sin(t)] for t in np.linspace(0, 2 * np.pi, 40)])]
+    settings = AugmentSettings(rotation_degrees=0.0, scale_range=(1.0, 1.0), aspect_range=(1.0, 1.0), shear=0.0)
+    for seed in range(5):
+        pair = digit_pair(bar, bar, np.random.default_rng(seed), settings)
+        assert pair.shape == (28, 28) and 0.0 <= pair.min() and pair.max() <= 1.0
+        rows, columns = np.nonzero(pair > 0.3)
+        # Two 1s are set apart, never one thick 1: two separate columns of ink, wide as a digit.
+        assert np.ptp(columns) >= 0.55 * np.ptp(rows)
+        assert (pair[:, columns.min():columns.max() + 1].max(axis=0) < 0.3).any()
+        # A 1 may overlap a 0 by half the 1's width (nothing), so it stands beside the 0, not inside it.
+        beside = digit_pair(ring, bar, np.random.default_rng(seed), settings) > 0.3
+        rows, columns = np.nonzero(beside)
+        assert beside[:, columns.max()].sum() >= 0.8 * np.ptp(rows)
+
+
+def test_pairs_replace_samples_under_random_labels(mnist):
+    images, labels = mnist.train_images[:64], mnist.train_labels[:64]
+    plain = AugmentedBatches(images, labels, batch_size=64, seed=3)
+    paired = AugmentedBatches(images, labels, batch_size=64, seed=3, settings=AugmentSettings(pair_probability=0.5))
+    (plain_batch, plain_labels), (batch, batch_labels) = plain[0], paired[0]
+    replaced = (plain_batch != batch).reshape(64, -1).any(axis=1)
+    assert 16 <= replaced.sum() <= 48 and np.array_equal(plain_labels[~replaced], batch_labels[~replaced])
+    # A label says nothing about a pair: about one in ten matches its left digit's.
+    assert (batch_labels[replaced] != plain_labels[replaced]).mean() > 0.6
+    assert set(batch_labels.tolist()) <= set(range(10))

@@ -11,6 +11,7 @@ import cv2
 import keras
 import numpy as np
 
+from demnistify.constants import NUM_CLASSES
 from pipeline import normalize_digit, render_strokes_digit
 from training.trace import trace_digit
 
@@ -31,6 +32,18 @@ class AugmentSettings:
     # (constant MNIST-like pen, round joints), so the model reads live drawings as well as
     # scanned ones. The traces are computed once (training.traces), not in the workers.
     stroke_probability: float = 0.0
+    # Share of samples replaced by two digits run together (traced strokes, rendered as one
+    # piece) under a random label. A random label is, on average, the uniform target, so the
+    # model learns to be unsure of such a piece; the split scorer then prefers cutting a blob
+    # of touching digits to reading it whole as one confident digit.
+    pair_probability: float = 0.0
+    # How far the right digit reaches back over the left one: from a gap of this many digit
+    # heights to this share of the narrower digit's width (more would hide one inside the other).
+    pair_gap: float = 0.1
+    pair_overlap: float = 0.5
+    # Two narrow digits (1s) are set apart until the pair is this many heights wide, or they
+    # would pass for one thick digit.
+    pair_min_width: float = 0.6
 
 
 def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings,
@@ -53,6 +66,21 @@ def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: Augment
     if rng.random() < settings.placement_probability:
         normalized = _placement_quirk(normalized, rng, settings.placement_shift)
     return normalized
+
+
+def digit_pair(left: list[np.ndarray], right: list[np.ndarray], rng: np.random.Generator,
+               settings: AugmentSettings) -> np.ndarray:
+    """Two traced digits side by side, touching or overlapping, normalized as one piece."""
+    left_points, right_points = np.concatenate(left), np.concatenate(right)
+    height = max(np.ptp(left_points[:, 1]), np.ptp(right_points[:, 1]), 1.0)
+    narrower = min(np.ptp(left_points[:, 0]), np.ptp(right_points[:, 0]))
+    overlap = rng.uniform(-settings.pair_gap * height, settings.pair_overlap * narrower)
+    width = np.ptp(left_points[:, 0]) + np.ptp(right_points[:, 0]) - overlap
+    overlap -= max(0.0, settings.pair_min_width * height - width)
+    shift = np.array([left_points[:, 0].max() - right_points[:, 0].min() - overlap,
+                      rng.uniform(-0.1, 0.1) * height])
+    linear = _random_linear(rng, settings)
+    return render_strokes_digit([line @ linear.T for line in left] + [(line + shift) @ linear.T for line in right])
 
 
 def _random_affine(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
@@ -116,7 +144,13 @@ class AugmentedBatches(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         batch = np.stack([augment_digit(self.images[i], rng, self.settings, partial(self._trace, i)) for i in picked])
-        return batch[..., None], self.labels[picked]
+        labels = self.labels[picked].copy()
+        pairs = np.flatnonzero(rng.random(len(picked)) < self.settings.pair_probability)
+        for slot in pairs:
+            partner = int(rng.integers(len(self.images)))
+            batch[slot] = digit_pair(self._trace(picked[slot]), self._trace(partner), rng, self.settings)
+            labels[slot] = rng.integers(NUM_CLASSES)
+        return batch[..., None], labels
 
     def _trace(self, index: int) -> list[np.ndarray]:
         if index not in self.traces:

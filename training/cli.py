@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--learning-rate", type=float, help="override the peak learning rate")
     train.add_argument("--stroke-probability", type=float,
                        help="share of digits redrawn from traced strokes (default 0.7)")
+    train.add_argument("--pair-probability", type=float,
+                       help="share of samples that are two digits run together, under a random label (default 0; see README)")
     train.add_argument("--train-limit", type=int,
                        help="use only the first N training images (trying things out; not for a model to serve)")
     train.add_argument("--promote", choices=("auto", "never"), default="auto",
@@ -54,7 +56,7 @@ def run_train(arguments: argparse.Namespace) -> int:
     config = TrainConfig.for_profile(
         arguments.profile, epochs=arguments.epochs, batch_size=arguments.batch_size,
         learning_rate=arguments.learning_rate, promote=arguments.promote, train_limit=arguments.train_limit,
-        stroke_probability=arguments.stroke_probability,
+        stroke_probability=arguments.stroke_probability, pair_probability=arguments.pair_probability,
         tracking_uri=arguments.tracking_uri, data_dir=arguments.data_dir,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
