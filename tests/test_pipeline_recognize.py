@@ -34,7 +34,11 @@ def place(strokes, x: float, y: float, height: float = 100.0):
 
 
 def template_classifier(calls: list | None = None):
-    """Softmax over the cosine similarity to each digit's rendered template."""
+    """Softmax over the cosine similarity to each digit's rendered template, unsure of what is like none.
+
+    Like the trained model (see training.augment, `pair_probability`), it spreads its belief
+    over every class for input unlike any digit, such as two digits read as one piece.
+    """
     templates = np.stack([render_strokes_digit([np.array(s, float) for s in TEMPLATES[d]]).ravel() for d in range(10)])
     templates /= np.linalg.norm(templates, axis=1, keepdims=True)
 
@@ -46,7 +50,8 @@ def template_classifier(calls: list | None = None):
         flat = batch.reshape(len(batch), -1)
         similarity = flat @ templates.T / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-9)
         scores = np.exp(25 * similarity)
-        return scores / scores.sum(axis=1, keepdims=True)
+        sure = 1 / (1 + np.exp(-30 * (similarity.max(axis=1, keepdims=True) - 0.85)))
+        return sure * scores / scores.sum(axis=1, keepdims=True) + (1 - sure) / 10
 
     return classify
 

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--stroke-probability", type=float,
                        help="share of digits redrawn from traced strokes (default 0.7)")
     train.add_argument("--pair-probability", type=float,
-                       help="share of samples that are two digits run together, under a random label (default 0; see README)")
+                       help="share of samples that are two digits run together, under a random label (default 0.05)")
     train.add_argument("--train-limit", type=int,
                        help="use only the first N training images (trying things out; not for a model to serve)")
     train.add_argument("--promote", choices=("auto", "never"), default="auto",
