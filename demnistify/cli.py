@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run the chosen subcommand; returns the exit status."""
     # TensorFlow's C++ start-up chatter says nothing a user can act on.
@@ -39,8 +43,21 @@ def main(argv: list[str] | None = None) -> int:
         return int(arguments.handler(arguments) or 0)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+
+
+def run() -> None:
+    """The `demnistify` command: `main`, then exit with its status."""
+    status = main()
+    if status == INTERRUPTED:
+        # Threads still inside TensorFlow when training is interrupted can make the
+        # interpreter's teardown abort (std::terminate: exit status -6 instead of 130, seen
+        # once in CI). The run is recorded by now, so the process leaves without that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
