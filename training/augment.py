@@ -73,10 +73,9 @@ def digit_pair(left: list[np.ndarray], right: list[np.ndarray], rng: np.random.G
     """Two traced digits side by side, touching or overlapping, normalized as one piece."""
     left_points, right_points = np.concatenate(left), np.concatenate(right)
     height = max(np.ptp(left_points[:, 1]), np.ptp(right_points[:, 1]), 1.0)
-    narrower = min(np.ptp(left_points[:, 0]), np.ptp(right_points[:, 0]))
-    overlap = rng.uniform(-settings.pair_gap * height, settings.pair_overlap * narrower)
-    width = np.ptp(left_points[:, 0]) + np.ptp(right_points[:, 0]) - overlap
-    overlap -= max(0.0, settings.pair_min_width * height - width)
+    widths = np.ptp(left_points[:, 0]), np.ptp(right_points[:, 0])
+    overlap = rng.uniform(-settings.pair_gap * height, settings.pair_overlap * min(widths))
+    overlap -= max(0.0, settings.pair_min_width * height - (sum(widths) - overlap))
     shift = np.array([left_points[:, 0].max() - right_points[:, 0].min() - overlap,
                       rng.uniform(-0.1, 0.1) * height])
     linear = _random_linear(rng, settings)
