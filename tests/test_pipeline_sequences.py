@@ -141,3 +141,16 @@ def test_a_blotted_loop_is_traced_as_a_loop_not_a_line():
     radii = np.linalg.norm(closed[0] - [14.5, 9.5], axis=1)
     assert 2.5 <= radii.mean() <= 5.0
     assert any(np.ptp(s[:, 1]) > 6 for s in strokes if s is not closed[0]), "the stem is still a line"
+
+
+def test_a_digit_written_with_a_wet_marker_is_traced_as_loops():
+    # A solid 8: two filled discs, so the skeleton lies deep inside ink everywhere and the
+    # pen measure must not follow it, or no part of the digit counts as a blot.
+    eight = cv2.circle(np.zeros((28, 28), np.uint8), (14, 8), 5, 255, -1, cv2.LINE_AA)
+    eight = cv2.circle(eight, (14, 19), 6, 255, -1, cv2.LINE_AA)
+    strokes = trace_digit(eight)
+    closed = [s for s in strokes if len(s) > 4 and np.allclose(s[0], s[-1])]
+    assert closed, strokes
+    points = np.concatenate(closed)
+    # The loop runs around the figure's outline, inside its edge: it spans both discs.
+    assert np.ptp(points[:, 1]) >= 12 and 4 <= np.ptp(points[:, 0]) <= 11

@@ -14,6 +14,13 @@ INK_THRESHOLD = 100
 # with ink (the head of a 9 or a 6 written with a wet pen). Its skeleton is a mere line, so it
 # is traced as the loop a pen would have drawn. Chosen on the validation split (1.2-1.8 tried).
 BLOT_FACTOR = 1.4
+# The median skeleton depth measures the pen, except in a digit written so wet that ink fills
+# its loops: then the skeleton lies deep inside ink everywhere and no part counts as a blot, so
+# a solid 8 was traced as its skeleton, an "r". The pen measure is capped at this depth (pixels
+# of the enlarged copy), more than 99 % of validation digits reach. On the 6,000 validation
+# digits, version 5 read traced renders 99.32 % -> 99.43 % (cap 5: 7 fixed, none broken; cap 4:
+# 7 fixed, 1 broken; cap 3.5: 6 fixed, 5 broken).
+MAX_HALF_WIDTH = 5.0
 MIN_LOOP_POINTS = 6
 # Faint ink (below INK_THRESHOLD) often joins two parts of one pen line, and thresholding cuts
 # it. Parts whose nearest points lie within BRIDGE_PIXELS (28x28 pixels) with at least
@@ -87,7 +94,7 @@ def _inked_between(image: np.ndarray, start: tuple, end: tuple) -> bool:
 def _blot_loops(ink: np.ndarray, skeleton: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Closed (x, y) loops around each blot, one stroke half-width inside its edge, and the blots' mask."""
     depth = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
-    half_width = float(np.median(depth[skeleton])) if skeleton.any() else 1.0
+    half_width = min(float(np.median(depth[skeleton])), MAX_HALF_WIDTH) if skeleton.any() else 1.0
     core = (depth > BLOT_FACTOR * half_width).astype(np.uint8)
     none = np.zeros(ink.shape, dtype=bool)
     if not core.any():

@@ -15,7 +15,7 @@ from training.trace import trace_digit
 logger = logging.getLogger(__name__)
 
 # Part of the cache key: bump it whenever `trace_digit` changes what it returns.
-TRACE_FORMAT = 2
+TRACE_FORMAT = 3
 
 Traces = list[list[np.ndarray]]
 
