@@ -12,16 +12,13 @@ from demnistify.constants import NUM_CLASSES
 from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
-from pipeline.segment import Blob, digit_size, drop_specks, join_stray_rows, merge_fragments
+from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
 from pipeline.split import Lattice, Part, best_split, lattice_parts, min_piece_height, narrow_cut_cost
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, ReadingMemo, Recognition, StrokeRenderer
 
 # Digits the classifier gives less than this probability are flagged unsure.
 UNSURE_THRESHOLD = 0.6
-# A kept component smaller than this fraction of the digit height is an odd shape for a
-# digit (a stray mark, a lone bar), so its reading is flagged unsure whatever the model says.
-IMPLAUSIBLE_FRACTION = 0.4
 TOP_CANDIDATES = 3
 
 Drawing = StrokeDrawing | ImageDrawing
@@ -60,7 +57,7 @@ def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo 
     """
     size = digit_size(list(drawing.blobs), drawing.pen)
     blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size)
-    rows = join_stray_rows(blobs, size)
+    rows = drop_lone_marks(join_stray_rows(blobs, size), size)
     keys = {blob.labels: drawing.reading_key(blob, size) for row in rows for blob in row} if memo is not None else {}
     known = {labels: found for labels, key in keys.items() if (found := memo.get(key)) is not None}
     fresh = _read_blobs(drawing, [blob for row in rows for blob in row if blob.labels not in known], classify, size)
@@ -89,7 +86,7 @@ def _read_blobs(drawing: Drawing, blobs: list[Blob], classify: Classifier,
     for blob in blobs:
         parts = _best_parts(drawing, blob, lattices[blob.labels], size, lambda part, blob=blob: score(blob, part))
         keys = sorted(((blob.labels, part) for part in parts), key=lambda key: _center(pieces[key].box))
-        readings[blob.labels] = tuple(_digit(pieces[key], probabilities[key], size) for key in keys)
+        readings[blob.labels] = tuple(_digit(pieces[key], probabilities[key]) for key in keys)
     return readings
 
 
@@ -124,13 +121,12 @@ def _classify(classify: Classifier, pieces: list[Piece]) -> np.ndarray:
     return probabilities
 
 
-def _digit(piece: Piece, probabilities: np.ndarray, size: float) -> Digit:
+def _digit(piece: Piece, probabilities: np.ndarray) -> Digit:
     order = np.argsort(-probabilities, kind="stable")[:TOP_CANDIDATES]
     candidates = tuple((int(label), float(probabilities[label])) for label in order)
     label, confidence = candidates[0]
-    implausible = max(piece.box[2], piece.box[3]) < IMPLAUSIBLE_FRACTION * size
     return Digit(label=label, confidence=confidence, candidates=candidates, box=piece.box,
-                 unsure=bool(confidence < UNSURE_THRESHOLD or implausible))
+                 unsure=bool(confidence < UNSURE_THRESHOLD))
 
 
 def _assemble(digits: list[Digit]) -> Recognition:

@@ -41,6 +41,12 @@ SIDE_SCORE = 0.25
 # (the floating bar of a 5, the stem of a 9): each fragment joins the blob of another row
 # that it is beside, up to this many digit heights above or below it.
 STRAY_GAP = 0.6
+# A mark that joined no other piece and spans less than this fraction of the digit height is
+# not a digit but a stray stroke (or the dots some MNIST scans carry beside a digit), and is
+# dropped like a speck. Once flagged unsure and read, such marks made a third of the count
+# errors: on 1,500 validation drawings per layout (seeds 11 / 12), version 5 read ordinary
+# 97.0 / 96.9 -> 97.2 / 97.0 %, tight 94.5 / 94.9 -> 94.9 / 95.0 % (0.3: 94.7 / 95.0; 0.5 as 0.4).
+LONE_MARK_FRACTION = 0.4
 # 8-connected components are two pixels apart at least, so a mask of fewer pixels than this
 # has fewer than 2**16 of them and 16-bit labels (faster to compute) suffice.
 SMALL_LABELS_PIXELS = 4 * 65535
@@ -176,6 +182,12 @@ def join_stray_rows(blobs: list[Blob], size: float) -> list[list[Blob]]:
             partner = min(partners, key=lambda blob: abs(blob.top + blob.bottom - stray.top - stray.bottom))
             blobs = [blob for blob in blobs if blob is not stray and blob is not partner] + [partner.union(stray)]
     return group_rows(blobs)
+
+
+def drop_lone_marks(rows: list[list[Blob]], size: float) -> list[list[Blob]]:
+    """The rows without the blobs too small to be digits on their own; rows left empty go too."""
+    limit = LONE_MARK_FRACTION * size
+    return [kept for row in rows if (kept := [blob for blob in row if blob.extent >= limit])]
 
 
 def _near_above_or_below(stray: Blob, other: Blob, size: float) -> bool:
