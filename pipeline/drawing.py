@@ -11,7 +11,7 @@ from pipeline.normalize import normalize_digit, render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
 from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, PIECE_BONUS, Lattice, Part, cut_positions,
-                            min_piece_height, narrow_cut_cost)
+                            min_piece_height)
 from pipeline.strokes import Polyline, clip_band
 from pipeline.types import Box, StrokeRenderer
 
@@ -92,7 +92,7 @@ class StrokeDrawing:
         lines = [self.strokes[index] for index in self._indices(blob)]
         by_position = _cut_by_position(blob, len(lines), size)
         key = np.array([len(lines), by_position], dtype=np.int64).tobytes()
-        tests = (size, self.pen, narrow_cut_cost(blob, size), min_piece_height(blob, size))
+        tests = (size, self.pen, min_piece_height(blob, size))
         key += np.array(tests, dtype=np.float64).tobytes()
         key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
         key += b"".join(np.ascontiguousarray(line).tobytes() for line in lines)

@@ -13,7 +13,7 @@ from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
 from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
-from pipeline.split import Lattice, Part, best_split, lattice_parts, min_piece_height, narrow_cut_cost
+from pipeline.split import Lattice, Part, best_split, lattice_parts, min_piece_height
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, ReadingMemo, Recognition, StrokeRenderer
 
@@ -97,9 +97,8 @@ def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size
 
 def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> list[Part]:
     # If no reading is possible (no piece could be classified) the blob is read whole.
-    narrow = narrow_cut_cost(blob, size)
     least = min_piece_height(blob, size)
-    splits = [best_split(lattice, score, size, drawing.cut_cost(lattice) + narrow, least) for lattice in lattices]
+    splits = [best_split(lattice, score, size, drawing.cut_cost(lattice), least) for lattice in lattices]
     total, parts = max(splits, key=lambda item: item[0])
     if parts:
         return parts

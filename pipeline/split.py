@@ -51,11 +51,12 @@ BASELINE_COST = 1.0
 # 93 %); ours is trained to be unsure of two digits run together (training.augment,
 # `pair_probability`), and 0 read them best (4-epoch models: 93.3 % against 93.0 % at 0.2 and
 # 92.4 % at -0.1). So serve models trained with pairs.
+# For the same reason a blob no wider than a digit no longer pays 0.15 for each of its cuts
+# (once there against a 6 whose stem and loop read "10"): with such a model the cost lost a 1
+# touching its neighbour ("14" read "4", a third of the tight count errors). On 1,500
+# validation drawings per layout (seeds 11 / 12), version 5 read tight 94.9 / 95.0 ->
+# 95.5 / 95.7 %, ordinary 97.2 / 97.0 -> 97.1 / 96.9 % (cost 0.05: tight 95.1 / 95.1 %).
 PIECE_BONUS = 0.0
-# A blob no wider than ONE_DIGIT_WIDTH most likely is one digit (a 6 whose stem and loop
-# read as "10"): each of its cuts costs NARROW_CUT_COST.
-ONE_DIGIT_WIDTH = 1.1
-NARROW_CUT_COST = 0.15
 # Cutting through strokes by position costs this much log probability per cut: a pen
 # rarely runs through two digits, while halves of one wide stroke read as digits.
 BAND_CUT_COST = 3.0
@@ -72,11 +73,6 @@ Lattice = tuple[str, list]
 Score = Callable[[Part], tuple[float, Box] | None]
 # A reading of the first atoms of a lattice: its log score, its pieces, and the last one's box.
 Reading = tuple[float, list[Part], Box | None]
-
-
-def narrow_cut_cost(blob: Blob, size: float) -> float:
-    """What each cut of the blob costs for its width alone."""
-    return NARROW_CUT_COST if blob.width <= ONE_DIGIT_WIDTH * size else 0.0
 
 
 def is_wide(blob: Blob, size: float) -> bool:
