@@ -17,9 +17,9 @@ BLOT_FACTOR = 1.4
 # The median skeleton depth measures the pen, except in a digit written so wet that ink fills
 # its loops: then the skeleton lies deep inside ink everywhere and no part counts as a blot, so
 # a solid 8 was traced as its skeleton, an "r". The pen measure is capped at this depth (pixels
-# of the enlarged copy), more than 99 % of validation digits reach. On the 6,000 validation
-# digits, version 5 read traced renders 99.32 % -> 99.43 % (cap 5: 7 fixed, none broken; cap 4:
-# 7 fixed, 1 broken; cap 3.5: 6 fixed, 5 broken).
+# of the enlarged copy), which fewer than 1 % of validation digits' pens reach. On the 6,000
+# validation digits, version 5 read traced renders 99.32 % -> 99.43 % (cap 5: 7 fixed, none
+# broken; cap 4: 7 fixed, 1 broken; cap 3.5: 6 fixed, 5 broken).
 MAX_HALF_WIDTH = 5.0
 MIN_LOOP_POINTS = 6
 # Faint ink (below INK_THRESHOLD) often joins two parts of one pen line, and thresholding cuts
