@@ -111,11 +111,12 @@ def run(args: argparse.Namespace) -> dict:
 
 def print_report(report: dict) -> None:
     print(f"model: {report['model']}   cases per layout: {report['cases_per_layout']}")
-    print(f"{'layout':<10}{'method':<10}{'sequence acc':>14}{'digit acc':>11}{'count errors':>14}{'ms/drawing*':>13}")
+    print(f"{'layout':<10}{'method':<10}{'sequence acc':>14}{'95 % interval':>15}{'digit acc':>11}{'count errors':>14}"
+          f"{'ms/drawing*':>13}")
     for row in report["results"]:
-        ms = row["cpu_ms_per_drawing"]
-        print(f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{row['digit_accuracy']:>11.2%}"
-              f"{row['count_errors']:>14d}" + (f"{ms:>13.2f}" if ms is not None else f"{'-':>13}"))
+        ms, (low, high) = row["cpu_ms_per_drawing"], row["sequence_interval"]
+        print(f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{f'{low:.1%}-{high:.1%}':>15}"
+              f"{row['digit_accuracy']:>11.2%}{row['count_errors']:>14d}{'-' if ms is None else f'{ms:.2f}':>13}")
     speed = report["speed_1000x400_8_digits"]
     print("* everything but the CNN, one core; oracle: each digit's own strokes classified (perfect segmentation)")
     print(f"1000x400 canvas, 8 digits, CNN excluded, one core: pipeline {speed['pipeline_ms']:.2f} ms, "

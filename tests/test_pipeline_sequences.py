@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from pipeline import Recognition, rasterize_strokes
-from training.sequences import evaluate_oracle, evaluate_sequences, make_canvas_case, make_sequence_cases
+from training.sequences import (accuracy_interval, evaluate_oracle, evaluate_sequences, make_canvas_case,
+                                make_sequence_cases)
 from training.trace import trace_digit
 
 
@@ -109,6 +110,17 @@ def test_evaluate_sequences_scores_whole_numbers_digits_and_counts():
     assert scores["sequence_accuracy"] == 18 / 20
     assert scores["count_errors"] == 1
     assert abs(scores["digit_accuracy"] - (1 - 2 / total)) < 1e-9
+    # The Wilson score interval, by its formula: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n).
+    z, n, p = 1.959964, 20, 0.9
+    center, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    expected = ((center - half) / (1 + z * z / n), (center + half) / (1 + z * z / n))
+    assert np.allclose(scores["sequence_interval"], expected, atol=1e-6)
+
+
+def test_accuracy_interval_narrows_with_more_drawings():
+    small, large = accuracy_interval(45, 50), accuracy_interval(1350, 1500)
+    assert small[0] < large[0] < 0.9 < large[1] < small[1]
+    assert accuracy_interval(0, 0) == (0.0, 1.0) and accuracy_interval(10, 10)[1] == 1.0
 
 
 def test_oracle_classifies_each_digit_from_its_own_strokes():
