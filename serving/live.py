@@ -97,8 +97,10 @@ def execute(job: Job, model: ServedModel) -> str:
     """Recognize one drawing with `model` (blocking, CPU-bound) and return the reply frame."""
     request = job.request
     if isinstance(request, MatrixRequest):
-        # The original client expects the bare digit as plain text.
-        return str(int(np.argmax(model.classify(normalize_digit(request.matrix)[None])[0])))
+        # The original client expects the bare digit as plain text; a blank matrix gets empty
+        # text, as a blank drawing gets "", rather than the model's guess at nothing.
+        digit = normalize_digit(request.matrix)
+        return str(int(np.argmax(model.classify(digit[None])[0]))) if digit.any() else ""
     try:
         if isinstance(request, StrokesRequest):
             recognition = recognize_strokes(request.strokes, request.width, request.height, model.classify,

@@ -136,9 +136,11 @@ def test_legacy_matrix_gets_plain_text_digit(trained_store, mnist):
     images, labels = mnist.test_images[:10], mnist.test_labels[:10]
 
     async def body(ws, hello, server):
-        return [await ask(ws, json.dumps((image / 255.0).round(3).tolist())) for image in images]
+        blank = await ask(ws, json.dumps([[0] * 28] * 28))
+        return blank, [await ask(ws, json.dumps((image / 255.0).round(3).tolist())) for image in images]
 
-    replies = with_client(serve_config(trained_store), body)
+    blank, replies = with_client(serve_config(trained_store), body)
+    assert blank == "", "a blank matrix is not a digit"
     assert all(isinstance(reply, str) and reply.isdigit() for reply in replies)
     assert sum(reply == str(label) for reply, label in zip(replies, labels)) >= 9
 
