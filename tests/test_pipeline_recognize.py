@@ -269,6 +269,14 @@ def test_five_with_its_bar_off_at_the_corner_is_merged(classify):
     assert len(result.digits) == 1 and result.lines == (result.text,)
 
 
+def test_five_with_its_bar_reaching_far_to_the_right_is_merged(classify):
+    # The bar starts over the body's right half, beside its top, and ends 0.6 digit heights past
+    # it: the two are wider together than SIDE_MAX_WIDTH allows a digit and a fragment beside it.
+    bar = [[62, 22], [135, 2]]
+    result = read(place([bar, TEMPLATES[5][1]], 100, 60), classify)
+    assert len(result.digits) == 1 and result.digits[0].box[2] >= 1.2 * 100
+
+
 def split_of(pieces: dict, size: float = 100.0) -> list:
     """The best reading of a two-atom stroke lattice whose parts read as `pieces` says: (p, box)."""
     return best_split(("strokes", [0, 1, 2]), lambda part: pieces.get(part[1:]), size)[1]
