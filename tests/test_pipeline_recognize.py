@@ -290,6 +290,14 @@ def test_a_piece_much_wider_than_a_digit_loses_to_plausible_halves():
     assert split_of({(0, 2): (0.99, (0, 0, 100, 100)), (0, 1): left, (1, 2): right}) == [("strokes", 0, 2)]
 
 
+def test_pieces_read_in_drawing_order_never_step_back_to_the_left():
+    # A 0 whose right side was traced first: the right stroke alone reads 7, the left one 1,
+    # each more surely than the whole reads 0; a number is not written right to left.
+    whole, right, left = (0.97, (0, 0, 90, 100)), (0.99, (35, 10, 55, 90)), (1.0, (0, 10, 45, 90))
+    assert split_of({(0, 2): whole, (0, 1): right, (1, 2): left}) == [("strokes", 0, 2)]
+    # The same pieces drawn left to right do read as two digits.
+    assert split_of({(0, 2): whole, (0, 1): left, (1, 2): right}) == [("strokes", 0, 1), ("strokes", 1, 2)]
+
 
 def test_a_short_digit_counts_as_one_in_a_row_of_touching_digits_only():
     # A sloping row of touching digits is taller than its digits, so a digit half the
