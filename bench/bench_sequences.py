@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from demnistify.constants import DEFAULT_MODEL_URI, NUM_CLASSES  # noqa: E402
-from pipeline import naive_recognize_strokes, recognize_strokes  # noqa: E402
+from pipeline import naive_recognize_strokes, normalize_digit, recognize_strokes, render_strokes_digit  # noqa: E402
 from training.sequences import (LAYOUTS, evaluate_oracle, evaluate_sequences, make_canvas_case,  # noqa: E402
                                 make_sequence_cases)
 
@@ -106,7 +106,18 @@ def run(args: argparse.Namespace) -> dict:
                      "cpu_ms_per_drawing": None})
     speed = speed_figure(mnist.test_images, mnist.test_labels)
     return {"model": model_name, "cases_per_layout": args.cases, "seed": args.seed, "results": rows,
+            "single_digits": single_digit_accuracy(mnist.test_images, mnist.test_labels, classify),
             "speed_1000x400_8_digits": {**speed, "target_ms": SPEED_TARGET_MS}}
+
+
+def single_digit_accuracy(images: np.ndarray, labels: np.ndarray, classify) -> dict[str, float]:
+    """The classifier on every test digit, as scanned and as traced: what tracing costs the oracle."""
+    from training.traces import traced_digits
+
+    scans = np.stack([normalize_digit(image.astype(np.float32) / 255) for image in images])
+    traced = np.stack([render_strokes_digit(strokes) for strokes in traced_digits(images)])
+    read = {name: np.asarray(classify(batch)).argmax(axis=1) for name, batch in (("scanned", scans), ("traced", traced))}
+    return {name: float((guess == labels).mean()) for name, guess in read.items()}
 
 
 def print_report(report: dict) -> None:
@@ -117,10 +128,11 @@ def print_report(report: dict) -> None:
         ms, (low, high) = row["cpu_ms_per_drawing"], row["sequence_interval"]
         print(f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{f'{low:.1%}-{high:.1%}':>15}"
               f"{row['digit_accuracy']:>11.2%}{row['count_errors']:>14d}{'-' if ms is None else f'{ms:.2f}':>13}")
-    speed = report["speed_1000x400_8_digits"]
+    speed, single = report["speed_1000x400_8_digits"], report["single_digits"]
     print("* everything but the CNN, one core; oracle: each digit's own strokes classified (perfect segmentation)")
     print(f"1000x400 canvas, 8 digits, CNN excluded, one core: pipeline {speed['pipeline_ms']:.2f} ms, "
           f"naive {speed['naive_ms']:.2f} ms (target < {speed['target_ms']:.0f} ms)")
+    print(f"single test digits: {single['scanned']:.2%} of the scans read right, {single['traced']:.2%} of their traced renders")
 
 
 def main(argv: list[str] | None = None) -> int:

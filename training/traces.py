@@ -1,4 +1,4 @@
-"""Training digits traced into pen strokes once and cached on disk by content."""
+"""Digits traced into pen strokes once and cached on disk by content (training, the sequence benchmark)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _content_key(images: np.ndarray) -> str:
 
 def _trace_all(images: np.ndarray) -> Traces:
     # About 0.3 ms a digit: the 54,000 training digits take some 16 s, once.
-    logger.info("Tracing %d training digits into strokes (cached afterwards).", len(images))
+    logger.info("Tracing %d digits into strokes (cached afterwards).", len(images))
     return [trace_digit(image) for image in images]
 
 
