@@ -182,7 +182,7 @@ def _beside(first: Blob, second: Blob, size: float) -> bool:
 
 def _top_bar(first: Blob, second: Blob, size: float) -> bool:
     # The flat piece starts over the right half of the taller one, or a small gap past it,
-    # and its middle lies in the taller one's top rows.
+    # reaches past its right edge, and its middle lies in the taller one's top rows.
     short, tall = sorted((first, second), key=lambda blob: blob.height)
     flat = short.height <= BAR_FLATNESS * short.width
     right = tall.left + tall.width / 2 <= short.left <= tall.right + SIDE_GAP * size
