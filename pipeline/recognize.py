@@ -13,7 +13,7 @@ from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
 from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
-from pipeline.split import Lattice, Part, best_split, lattice_parts, min_piece_height
+from pipeline.split import Lattice, Part, best_split, box_center, lattice_parts, min_piece_height
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, ReadingMemo, Recognition, StrokeRenderer
 
@@ -85,7 +85,7 @@ def _read_blobs(drawing: Drawing, blobs: list[Blob], classify: Classifier,
     readings = {}
     for blob in blobs:
         parts = _best_parts(drawing, blob, lattices[blob.labels], size, lambda part, blob=blob: score(blob, part))
-        keys = sorted(((blob.labels, part) for part in parts), key=lambda key: _center(pieces[key].box))
+        keys = sorted(((blob.labels, part) for part in parts), key=lambda key: box_center(pieces[key].box))
         readings[blob.labels] = tuple(_digit(pieces[key], probabilities[key]) for key in keys)
     return readings
 
@@ -104,10 +104,6 @@ def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: flo
         return parts
     whole = (drawing.whole(blob),)
     return list(whole) if score(whole[0]) else []
-
-
-def _center(box: Box) -> float:
-    return box[0] + box[2] / 2
 
 
 def _classify(classify: Classifier, pieces: list[Piece]) -> np.ndarray:

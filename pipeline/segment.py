@@ -165,9 +165,8 @@ def _merge_score(first: Blob, second: Blob, size: float) -> float:
         return 0.0
     if overlap >= MERGE_OVERLAP:
         return overlap
-    if _beside(first, second, size) and merged.width <= SIDE_MAX_WIDTH * size:
-        return SIDE_SCORE
-    return SIDE_SCORE if _top_bar(first, second, size) and merged.width <= BAR_MAX_WIDTH * size else 0.0
+    side = _beside(first, second, size) and merged.width <= SIDE_MAX_WIDTH * size
+    return SIDE_SCORE if side or (_top_bar(first, second, size) and merged.width <= BAR_MAX_WIDTH * size) else 0.0
 
 
 def _beside(first: Blob, second: Blob, size: float) -> bool:

@@ -176,7 +176,8 @@ def _extend(before: Reading, part: Part, box: Box, gain: float, size: float) -> 
     return None if link is None else (total + gain + link, parts + [part], box)
 
 
-def _center(box: Box) -> float:
+def box_center(box: Box) -> float:
+    """The x of a box's middle: where a piece stands in reading order."""
     return box[0] + box[2] / 2
 
 
@@ -190,7 +191,7 @@ def _link(first: Box, second: Box, size: float) -> float | None:
     # -> 95.7 / 95.8 / 95.5 / 95.7 %. Touching digits written right to left are then cut
     # only by position (BAND_CUT_COST).
     overlap = min(first[0] + first[2], second[0] + second[2]) - max(first[0], second[0])
-    if overlap > PIECE_MAX_OVERLAP * size or _center(second) < _center(first):
+    if overlap > PIECE_MAX_OVERLAP * size or box_center(second) < box_center(first):
         return None
     drop = abs(first[1] + first[3] - second[1] - second[3]) / size
     return -BASELINE_COST * max(0.0, drop - BASELINE_SLACK) / BASELINE_STEP
