@@ -82,16 +82,17 @@ class StrokeDrawing:
         """The part that is the whole blob: all its strokes."""
         return ("strokes", 0, len(self._indices(blob)))
 
-    def reading_key(self, blob: Blob, size: float) -> bytes:
+    def reading_key(self, blob: Blob, size: float, joined: bool = False) -> bytes:
         """The exact bytes the blob's reading depends on, for `pipeline.types.ReadingMemo`.
 
         Its strokes, the pen, the digit size and the width tests its box takes part in; when
         it may be cut by position, also the box and where the raster lies (the raster's scale
-        follows the whole drawing's extent, so such blobs are rarely read again).
+        follows the whole drawing's extent, so such blobs are rarely read again). A `joined`
+        pair of blobs is read another way (see `joined_lattices`), under another key.
         """
         lines = [self.strokes[index] for index in self._indices(blob)]
-        by_position = _cut_by_position(blob, len(lines), size)
-        key = np.array([len(lines), by_position], dtype=np.int64).tobytes()
+        by_position = not joined and _cut_by_position(blob, len(lines), size)
+        key = np.array([len(lines), by_position, joined], dtype=np.int64).tobytes()
         tests = (size, self.pen, min_piece_height(blob, size))
         key += np.array(tests, dtype=np.float64).tobytes()
         key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
@@ -109,6 +110,17 @@ class StrokeDrawing:
             cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
             lattices += [("band", [blob.left, *cuts, blob.right])] if cuts else []
         return lattices or [("strokes", [0, count])]
+
+    def joined_lattices(self, blob: Blob) -> list[Lattice]:
+        """How two neighbouring blobs joined into one may be cut: between their strokes only."""
+        count = len(self._indices(blob))
+        return [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
+
+    def part_key(self, blob: Blob, part: Part) -> tuple:
+        """What one part's piece depends on: the same strokes make the same piece in any blob."""
+        if part[0] == "strokes":
+            return ("strokes", *self._indices(blob)[part[1] : part[2]].tolist())
+        return (blob.labels, *part)
 
     @staticmethod
     def cut_cost(lattice: Lattice) -> float:
@@ -214,6 +226,16 @@ class ImageDrawing:
         """How the blob may be cut: at x positions."""
         cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
         return [("band", [blob.left, *cuts, blob.right])]
+
+    @staticmethod
+    def joined_lattices(blob: Blob) -> list[Lattice]:
+        """No lattice: a picture has no strokes that tell which of two neighbouring blobs' ink is one digit."""
+        return []
+
+    @staticmethod
+    def part_key(blob: Blob, part: Part) -> tuple:
+        """What one part's piece depends on: the blob's ink between the part's x."""
+        return (blob.labels, *part)
 
     @staticmethod
     def cut_cost(lattice: Lattice) -> float:

@@ -13,7 +13,8 @@ from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
 from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
-from pipeline.split import Lattice, Part, best_split, box_center, lattice_parts, min_piece_height
+from pipeline.split import (Lattice, Part, best_row, best_split, box_center, lattice_parts, min_piece_height,
+                            neighbour_pairs)
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, ReadingMemo, Recognition, StrokeRenderer
 
@@ -22,6 +23,8 @@ UNSURE_THRESHOLD = 0.6
 TOP_CANDIDATES = 3
 
 Drawing = StrokeDrawing | ImageDrawing
+# A blob's or joined pair's digits, left to right, and the log score of that reading.
+Reading = tuple[float, tuple[Digit, ...]]
 
 
 def recognize_strokes(strokes: Sequence, width: int, height: int, classify: Classifier,
@@ -52,58 +55,85 @@ def recognize_image(image: np.ndarray | bytes, classify: Classifier) -> Recognit
 def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo | None = None) -> Recognition:
     """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result.
 
-    With a `memo` (stroke drawings only), blobs read before with the same strokes, pen and
-    digit size are not read again.
+    Each blob is read alone and, where it touches its neighbour, together with it (see
+    `pipeline.split.PAIR_GAP`); each row keeps its best reading. With a `memo` (stroke
+    drawings only), blobs read before with the same strokes, pen and digit size are not read
+    again.
     """
     size = digit_size(list(drawing.blobs), drawing.pen)
     blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size)
     rows = drop_lone_marks(join_stray_rows(blobs, size), size)
-    keys = {blob.labels: drawing.reading_key(blob, size) for row in rows for blob in row} if memo is not None else {}
-    known = {labels: found for labels, key in keys.items() if (found := memo.get(key)) is not None}
-    fresh = _read_blobs(drawing, [blob for row in rows for blob in row if blob.labels not in known], classify, size)
-    for labels, digits in fresh.items():
-        if labels in keys:
-            memo.put(keys[labels], digits)
-    readings = known | fresh
-    return _assemble([replace(digit, line=line) for line, row in enumerate(rows) for blob in row
-                      for digit in readings[blob.labels]])
+    pairs = [{index: pair for index, pair in neighbour_pairs(row, size).items() if drawing.joined_lattices(pair)}
+             for row in rows]
+    groups = [(blob, False) for row in rows for blob in row] + [(pair, True) for row in pairs for pair in row.values()]
+    readings = _read_groups(drawing, groups, classify, size, memo)
+    digits = []
+    for line, (row, joined) in enumerate(zip(rows, pairs)):
+        alone = [readings[blob.labels, False] for blob in row]
+        together = {index: readings[pair.labels, True] for index, pair in joined.items()}
+        digits += [replace(digit, line=line) for digit in best_row(alone, together)]
+    return _assemble(digits)
 
 
-def _read_blobs(drawing: Drawing, blobs: list[Blob], classify: Classifier,
-                size: float) -> dict[tuple, tuple[Digit, ...]]:
-    # Each blob's digits, left to right; every candidate piece of every blob is classified in one call.
-    lattices = {blob.labels: drawing.lattices(blob, size) for blob in blobs}
-    pieces = {(blob.labels, part): drawing.piece(blob, part, size) for blob in blobs
-              for part in _candidate_parts(drawing, blob, lattices[blob.labels], size)}
+def _read_groups(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier, size: float,
+                 memo: ReadingMemo | None) -> dict[tuple, Reading]:
+    # Each blob's and joined pair's reading, from the memo when it holds one.
+    keys = {(blob.labels, joined): drawing.reading_key(blob, size, joined) for blob, joined in groups} \
+        if memo is not None else {}
+    known = {group: found for group, key in keys.items() if (found := memo.get(key)) is not None}
+    fresh = _read_blobs(drawing, [(blob, joined) for blob, joined in groups if (blob.labels, joined) not in known],
+                        classify, size)
+    for group, reading in fresh.items():
+        if group in keys:
+            memo.put(keys[group], reading)
+    return known | fresh
+
+
+def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier,
+                size: float) -> dict[tuple, Reading]:
+    # Each group's digits, left to right, and their score. Every candidate piece of every group
+    # is classified in one call, and a piece that several groups share only once.
+    lattices = {(blob.labels, joined): drawing.joined_lattices(blob) if joined else drawing.lattices(blob, size)
+                for blob, joined in groups}
+    parts = {(blob.labels, joined): {part: drawing.part_key(blob, part) for part in
+                                     _candidate_parts(drawing, blob, lattices[blob.labels, joined], size, joined)}
+             for blob, joined in groups}
+    pieces = {}
+    for blob, joined in groups:
+        for part, key in parts[blob.labels, joined].items():
+            if key not in pieces:
+                pieces[key] = drawing.piece(blob, part, size)
     found = [key for key, piece in pieces.items() if piece is not None]
     probabilities = dict(zip(found, _classify(classify, [pieces[key] for key in found])))
 
-    def score(blob: Blob, part: Part) -> tuple[float, Box] | None:
-        key = (blob.labels, part)
+    def score(group: tuple, part: Part) -> tuple[float, Box] | None:
+        key = parts[group].get(part)
         return (float(probabilities[key].max()), pieces[key].box) if key in probabilities else None
 
     readings = {}
-    for blob in blobs:
-        parts = _best_parts(drawing, blob, lattices[blob.labels], size, lambda part, blob=blob: score(blob, part))
-        keys = sorted(((blob.labels, part) for part in parts), key=lambda key: box_center(pieces[key].box))
-        readings[blob.labels] = tuple(_digit(pieces[key], probabilities[key]) for key in keys)
+    for blob, joined in groups:
+        group = (blob.labels, joined)
+        total, chosen = _best_parts(drawing, blob, lattices[group], size, partial(score, group))
+        keys = sorted((parts[group][part] for part in chosen), key=lambda key: box_center(pieces[key].box))
+        readings[group] = (total, tuple(_digit(pieces[key], probabilities[key]) for key in keys))
     return readings
 
 
-def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float) -> set[Part]:
+def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, joined: bool) -> set[Part]:
+    # A joined pair is never read whole: merge_fragments decides which blobs are one digit.
     extent_of, least = partial(drawing.extent_of, blob), min_piece_height(blob, size)
-    return {part for lattice in lattices for part in lattice_parts(lattice, extent_of, size, least)}
+    found = {part for lattice in lattices for part in lattice_parts(lattice, extent_of, size, least)}
+    return found - {drawing.whole(blob)} if joined else found
 
 
-def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> list[Part]:
-    # If no reading is possible (no piece could be classified) the blob is read whole.
+def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> tuple[float, list[Part]]:
+    # The best split and its score; if no piece could be classified, the blob is read whole.
     least = min_piece_height(blob, size)
     splits = [best_split(lattice, score, size, drawing.cut_cost(lattice), least) for lattice in lattices]
-    total, parts = max(splits, key=lambda item: item[0])
-    if parts:
-        return parts
-    whole = (drawing.whole(blob),)
-    return list(whole) if score(whole[0]) else []
+    total, parts = max(splits, key=lambda item: item[0], default=(-np.inf, []))
+    if parts or not score(drawing.whole(blob)):
+        return total, parts
+    return total, [drawing.whole(blob)]
 
 
 def _classify(classify: Classifier, pieces: list[Piece]) -> np.ndarray:

@@ -25,11 +25,11 @@ class ReadingMemo(Protocol):
     that keeps one memo per model spares their segmentation, rendering and classification.
     """
 
-    def get(self, key: bytes) -> tuple[Digit, ...] | None:
-        """The digits remembered under `key`, or None."""
+    def get(self, key: bytes) -> tuple[float, tuple[Digit, ...]] | None:
+        """The reading remembered under `key` (its log score and digits), or None."""
 
-    def put(self, key: bytes, digits: tuple[Digit, ...]) -> None:
-        """Remember the digits one blob was read as."""
+    def put(self, key: bytes, reading: tuple[float, tuple[Digit, ...]]) -> None:
+        """Remember how one blob, or a pair of neighbouring blobs, was read."""
 
 
 # A box in canvas pixels: x, y, width, height.

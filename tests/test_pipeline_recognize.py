@@ -277,6 +277,16 @@ def test_five_with_its_bar_reaching_far_to_the_right_is_merged(classify):
     assert len(result.digits) == 1 and result.digits[0].box[2] >= 1.2 * 100
 
 
+def test_a_digit_in_two_blobs_one_shared_with_its_neighbour_is_read_across_them(classify):
+    # The 4's bar touches the 0 before it while its stem stands apart: read blob by blob, the
+    # 0 and the bar came out as one unsure 0 and the stem as a 1 ("01").
+    bar, stem = [[30, 5], [15, 60], [56, 60]], [[66, 20], [66, 95]]
+    result = read(place(TEMPLATES[0], 100, 50) + place([bar, stem], 163, 50), classify)
+    assert result.text == "04"
+    assert result.digits[1].box[0] < result.digits[0].box[0] + result.digits[0].box[2]
+    assert not any(digit.unsure for digit in result.digits)
+
+
 def split_of(pieces: dict, size: float = 100.0) -> list:
     """The best reading of a two-atom stroke lattice whose parts read as `pieces` says: (p, box)."""
     return best_split(("strokes", [0, 1, 2]), lambda part: pieces.get(part[1:]), size)[1]

@@ -92,3 +92,22 @@ def test_a_blob_cut_by_position_is_read_again_when_the_raster_moves():
     assert recognize_strokes(far, 2000, 600, ink_classifier([]), pen_width=8, memo=readings) == \
         recognize_strokes(far, 2000, 600, ink_classifier([]), pen_width=8)
     assert readings.hits == 0
+
+
+def test_neighbours_read_together_are_remembered_too():
+    # A 0 touched by the bar of a 4 whose stem stands apart: the blobs are read alone and as a
+    # pair (pipeline.split.PAIR_GAP). Streamed point by point, every reading equals one from
+    # scratch, and the finished drawing sent again is read from the memo without the model.
+    zero = [[[150 + 32 * np.sin(t), 100 - 45 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 33)]]
+    four = [[[193, 55], [178, 110], [219, 110]], [[229, 70], [229, 145]]]
+    strokes = zero + four
+    readings, calls = BoundedLru(size=256), []
+    classify = ink_classifier(calls)
+    frames = [strokes[:index] + [strokes[index][:points]] for index in range(len(strokes))
+              for points in range(1, len(strokes[index]) + 1)]
+    for frame in frames:
+        assert recognize_strokes(frame, 400, 200, classify, pen_width=6, memo=readings) == \
+            recognize_strokes(frame, 400, 200, classify, pen_width=6)
+    calls.clear()
+    assert len(recognize_strokes(strokes, 400, 200, classify, pen_width=6, memo=readings).digits) >= 2
+    assert calls == []
