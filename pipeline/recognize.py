@@ -98,11 +98,7 @@ def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Cla
     parts = {(blob.labels, joined): {part: drawing.part_key(blob, part) for part in
                                      _candidate_parts(drawing, blob, lattices[blob.labels, joined], size, joined)}
              for blob, joined in groups}
-    pieces = {}
-    for blob, joined in groups:
-        for part, key in parts[blob.labels, joined].items():
-            if key not in pieces:
-                pieces[key] = drawing.piece(blob, part, size)
+    pieces = _unique_pieces(drawing, groups, parts, size)
     found = [key for key, piece in pieces.items() if piece is not None]
     probabilities = dict(zip(found, _classify(classify, [pieces[key] for key in found])))
 
@@ -117,6 +113,16 @@ def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Cla
         keys = sorted((parts[group][part] for part in chosen), key=lambda key: box_center(pieces[key].box))
         readings[group] = (total, tuple(_digit(pieces[key], probabilities[key]) for key in keys))
     return readings
+
+
+def _unique_pieces(drawing: Drawing, groups: list[tuple[Blob, bool]], parts: dict, size: float) -> dict:
+    # A blob and the pairs it is in share most parts: each piece is cut and rendered once.
+    pieces = {}
+    for blob, joined in groups:
+        for part, key in parts[blob.labels, joined].items():
+            if key not in pieces:
+                pieces[key] = drawing.piece(blob, part, size)
+    return pieces
 
 
 def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, joined: bool) -> set[Part]:
