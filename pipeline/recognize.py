@@ -133,13 +133,11 @@ def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size
 
 
 def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> tuple[float, list[Part]]:
-    # The best split and its score; if no piece could be classified, the blob is read whole.
+    # The best split and its score. A blob's lattices hold its whole, which best_split always
+    # reads when it could be classified; a joined pair, never read whole, may find no reading.
     least = min_piece_height(blob, size)
     splits = [best_split(lattice, score, size, drawing.cut_cost(lattice), least) for lattice in lattices]
-    total, parts = max(splits, key=lambda item: item[0], default=(-np.inf, []))
-    if parts or not score(drawing.whole(blob)):
-        return total, parts
-    return total, [drawing.whole(blob)]
+    return max(splits, key=lambda item: item[0])
 
 
 def _classify(classify: Classifier, pieces: list[Piece]) -> np.ndarray:
