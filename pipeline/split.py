@@ -37,7 +37,9 @@ SHORT_PIECE_COST = 0.1
 WIDE_PIECE = 1.0
 WIDE_PIECE_COST = 0.1
 # Neighbouring digits of a tight number overlap by at most this fraction of the digit height
-# (a fragment of one digit, like the stem of a 4, overlaps its other part much more).
+# (a fragment of one digit, like the stem of a 4, overlaps its other part much more). 0.17
+# read tight validation drawings 96.6 / 96.3 / 96.1 % against 96.5 / 96.3 / 96.1 % (seeds 11 /
+# 12 / 13, with the pair reading), ordinary 97.4 against 97.5 % on seed 13: no gain.
 PIECE_MAX_OVERLAP = 0.14
 # Digits stand on a common baseline: neighbours whose bottoms differ by more than
 # BASELINE_SLACK digit heights (slant and jitter) pay BASELINE_COST in log probability per
