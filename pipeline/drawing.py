@@ -105,7 +105,7 @@ class StrokeDrawing:
     def lattices(self, blob: Blob, size: float) -> list[Lattice]:
         """How the blob may be cut: between its strokes in drawing order, and at x positions."""
         count = len(self._indices(blob))
-        lattices = [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
+        lattices = _between_strokes(count)
         if _cut_by_position(blob, count, size):
             cuts = cut_positions(blob, *_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
             lattices += [("band", [blob.left, *cuts, blob.right])] if cuts else []
@@ -113,8 +113,7 @@ class StrokeDrawing:
 
     def joined_lattices(self, blob: Blob) -> list[Lattice]:
         """How two neighbouring blobs joined into one may be cut: between their strokes only."""
-        count = len(self._indices(blob))
-        return [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
+        return _between_strokes(len(self._indices(blob)))
 
     def part_key(self, blob: Blob, part: Part) -> tuple:
         """What one part's piece depends on: the same strokes make the same piece in any blob."""
@@ -171,6 +170,11 @@ class StrokeDrawing:
         if len(found) == 1:
             return found[0]
         return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+def _between_strokes(count: int) -> list[Lattice]:
+    # Cuts between any of a blob's strokes in drawing order, unless it has too many to try.
+    return [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
 
 
 def _cut_by_position(blob: Blob, strokes: int, size: float) -> bool:
