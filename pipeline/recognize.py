@@ -9,14 +9,15 @@ from functools import partial
 import numpy as np
 
 from demnistify.constants import NUM_CLASSES
-from pipeline.drawing import ImageDrawing, Piece, StrokeDrawing
+from pipeline.drawing import StrokeDrawing
+from pipeline.image_drawing import ImageDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
 from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
 from pipeline.split import (Lattice, Part, best_row, best_split, box_center, lattice_parts, min_piece_height,
                             neighbour_pairs)
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
-from pipeline.types import Box, Classifier, Digit, ReadingMemo, Recognition, StrokeRenderer
+from pipeline.types import Box, Classifier, Digit, Piece, ReadingMemo, Recognition, StrokeRenderer
 
 # Digits the classifier gives less than this probability are flagged unsure.
 UNSURE_THRESHOLD = 0.6

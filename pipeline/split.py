@@ -149,6 +149,14 @@ def _could_be_digit(width: float, height: float, size: float, min_height: float)
     return width <= MAX_DIGIT_WIDTH * size and height >= min_height * size
 
 
+def ink_profile(labels: np.ndarray, blob: Blob, scale: float, origin: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """The blob's ink per raster column of a label image drawn at `scale` from `origin`, and the first column's x."""
+    x0, x1 = round((blob.left - origin[0]) * scale), round((blob.right - origin[0]) * scale)
+    y0, y1 = round((blob.top - origin[1]) * scale), round((blob.bottom - origin[1]) * scale)
+    window = np.isin(labels[y0:y1, x0:x1], blob.labels)
+    return window.sum(axis=0).astype(np.float64), x0 / scale + origin[0]
+
+
 def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float, size: float) -> list[float]:
     """Cut x positions: the thinnest columns of the ink profile, then even divisions of the width."""
     if not is_wide(blob, size) or len(profile) < 3:

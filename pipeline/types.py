@@ -37,6 +37,14 @@ Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
+class Piece:
+    """One digit candidate cut out of a drawing: the model's input and its canvas box."""
+
+    image: np.ndarray
+    box: Box
+
+
+@dataclass(frozen=True)
 class Digit:
     """One recognized digit: its label, how sure the model is, and where it is."""
 

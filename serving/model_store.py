@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
+from demnistify.constants import IMAGE_SIZE
 from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
 from serving.batching import BatchingClassifier

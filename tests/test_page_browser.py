@@ -8,7 +8,6 @@ import http.server
 import json
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright

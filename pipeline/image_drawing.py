@@ -1,0 +1,77 @@
+"""A picture ready to segment: its labeled ink, and how to cut one digit out of it by position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.normalize import normalize_digit
+from pipeline.segment import Blob, find_blobs
+from pipeline.split import PIECE_BONUS, Lattice, Part, cut_positions, ink_profile
+from pipeline.types import Piece
+
+# A picture can only be cut by position; a cut there costs what a piece earns, so it is
+# made only when the classifier prefers the pieces to the whole.
+IMAGE_CUT_COST = PIECE_BONUS
+
+
+@dataclass(frozen=True)
+class ImageDrawing:
+    """A grayscale ink image (ink high) with its labeled components."""
+
+    ink: np.ndarray
+    labels: np.ndarray
+    pen: float
+    blobs: tuple[Blob, ...]
+    scale: float = 1.0
+    origin: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def build(cls, ink: np.ndarray, mask: np.ndarray, pen: float) -> "ImageDrawing":
+        """Label the components of the ink mask."""
+        labels, blobs = find_blobs(mask)
+        return cls(ink, labels, pen, tuple(blobs))
+
+    def whole(self, blob: Blob) -> Part:
+        """The part that is the whole blob."""
+        return ("band", blob.left, blob.right)
+
+    def lattices(self, blob: Blob, size: float) -> list[Lattice]:
+        """How the blob may be cut: at x positions."""
+        cuts = cut_positions(blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
+        return [("band", [blob.left, *cuts, blob.right])]
+
+    @staticmethod
+    def joined_lattices(blob: Blob) -> list[Lattice]:
+        """No lattice: a picture has no strokes that tell which of two neighbouring blobs' ink is one digit."""
+        return []
+
+    @staticmethod
+    def part_key(blob: Blob, part: Part) -> tuple:
+        """What one part's piece depends on: the blob's ink between the part's x."""
+        return (blob.labels, *part)
+
+    @staticmethod
+    def cut_cost(lattice: Lattice) -> float:
+        """What one cut costs in log probability."""
+        return IMAGE_CUT_COST
+
+    def extent_of(self, blob: Blob, part: Part) -> tuple[float, float]:
+        """The width and height, in canvas pixels, of one part of the blob (the blob's height)."""
+        return part[2] - part[1], blob.height
+
+    def piece(self, blob: Blob, part: Part, size: float) -> Piece | None:
+        """The blob's ink between x = part[1] and x = part[2], normalized as an MNIST digit."""
+        _, left, right = part
+        x0, x1 = max(int(np.floor(left)), int(blob.left)), min(int(np.ceil(right)), int(blob.right))
+        y0, y1 = int(blob.top), int(blob.bottom)
+        inside = np.isin(self.labels[y0:y1, x0:x1], blob.labels)
+        crop = np.where(inside, self.ink[y0:y1, x0:x1], 0).astype(np.uint8)
+        points = cv2.findNonZero(crop)
+        if points is None:
+            return None
+        x, y, width, height = cv2.boundingRect(points)
+        return Piece(normalize_digit(crop), (x0 + x, y0 + y, width, height))
+
