@@ -14,8 +14,8 @@ import pytest
 
 from serving.config import Limits, ServeConfig
 from serving.live import Job, LatestSlot, TokenBucket
-from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, StrokesRequest, error_event,
-                              parse_message)
+from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, StrokesRequest, encode,
+                              error_event, parse_message)
 
 LIMITS = Limits(max_strokes=3, max_points=50, max_canvas_side=1000, max_image_pixels=10_000)
 
@@ -88,6 +88,29 @@ def test_refused_frames_get_their_code(message, code):
     error = refused(message)
     assert error.code == code
     assert len(error.message) > 20, "messages must tell a client developer what to fix"
+
+
+@pytest.mark.parametrize("frame", [
+    # orjson would read this id as a float and refuse the others; json reads them all.
+    '{"type": "recognize", "id": 123456789012345678901234567890, "width": 80, "height": 30, "strokes": []}',
+    '{"type": "recognize", "id": -9223372036854775809, "width": 80, "height": 30, "strokes": []}',
+    '{"type": "recognize", "id": "\\ud800", "width": 80, "height": 30, "strokes": []}',
+    '{"type": "recognize", "id": 7, "width": 80, "height": 30, "strokes": [[[1e400, 2]]]}',
+    '{"type": "recognize", "id": 7, "width": NaN, "height": 30, "strokes": []}',
+    '{"type": "recognize", "id": 7, "id": 8, "width": 80.0, "height": 30, "strokes": [[[0.1, 2.675]]]}',
+])
+def test_frames_parse_exactly_as_json_reads_them(frame):
+    expected = json.loads(frame)
+    try:
+        request = parse_message(frame, LIMITS)
+    except ProtocolError as error:
+        # Refused for what json read in it, not as unreadable JSON.
+        assert error.code == ErrorCode.INVALID_FIELD and error.request_id == expected["id"]
+        return
+    assert request == StrokesRequest(expected["id"], 80, 30, expected["strokes"], None)
+    assert type(request.id) is type(expected["id"])
+    # The id goes back exactly as it came, even where orjson cannot write it.
+    assert json.loads(encode({"type": "result", "id": request.id}))["id"] == expected["id"]
 
 
 def test_errors_carry_the_request_id_when_readable():
