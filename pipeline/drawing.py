@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -10,8 +11,8 @@ import numpy as np
 from pipeline.normalize import render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
-from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, Lattice, Part, cut_positions, ink_profile,
-                            min_piece_height)
+from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, WIDE_PIECE, Lattice, Part, cut_positions,
+                            ink_profile, min_piece_height)
 from pipeline.strokes import Polyline, clip_band
 from pipeline.types import Piece, StrokeRenderer
 
@@ -77,12 +78,16 @@ class StrokeDrawing:
         Its strokes, the pen, the digit size and the width tests its box takes part in; when
         it may be cut by position, also the box and where the raster lies (the raster's scale
         follows the whole drawing's extent, so such blobs are rarely read again). A `joined`
-        pair of blobs is read another way (see `joined_lattices`), under another key.
+        pair of blobs is read another way (see `joined_lattices`), under another key. A lone
+        stroke that is not cut by position and no wider than `WIDE_PIECE` digit heights is
+        read the same at any digit size (see `_reads_whole`), so its key leaves the size out.
         """
-        lines = [self.strokes[index] for index in self._indices(blob)]
+        indices = self._indices(blob)
+        lines = [self.strokes[index] for index in indices]
         by_position = not joined and _cut_by_position(blob, len(lines), size)
-        key = np.array([len(lines), by_position, joined], dtype=np.int64).tobytes()
-        tests = (size, self.pen, min_piece_height(blob, size))
+        any_size = len(lines) == 1 and not joined and not by_position and self._reads_whole(indices[0], size)
+        key = np.array([len(lines), by_position, joined, any_size], dtype=np.int64).tobytes()
+        tests = (self.pen,) if any_size else (size, self.pen, min_piece_height(blob, size))
         key += np.array(tests, dtype=np.float64).tobytes()
         key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
         key += b"".join(np.ascontiguousarray(line).tobytes() for line in lines)
@@ -90,6 +95,15 @@ class StrokeDrawing:
             where = (self.scale, *self.origin, blob.left, blob.top, blob.right, blob.bottom)
             key += np.array(where, dtype=np.float64).tobytes()
         return key
+
+    def _reads_whole(self, index: int, size: float) -> bool:
+        # A one-stroke blob's only candidate is its whole, which pays no height cost and, with
+        # its box (as `_piece` makes it) no wider than WIDE_PIECE digit heights, no width cost
+        # (pipeline.split.best_split): its reading is the whole piece's, whatever the size.
+        # A new digit changes the drawing's digit size, and such digits need no new reading.
+        left, _, right, _ = self.bounds[index]
+        width = math.ceil((right + self.pen / 2) - (left - self.pen / 2))
+        return size > 0 and width / size - WIDE_PIECE <= 0.0
 
     def lattices(self, blob: Blob, size: float) -> list[Lattice]:
         """How the blob may be cut: between its strokes in drawing order, and at x positions."""

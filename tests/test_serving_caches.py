@@ -111,3 +111,20 @@ def test_neighbours_read_together_are_remembered_too():
     calls.clear()
     assert len(recognize_strokes(strokes, 400, 200, classify, pen_width=6, memo=readings).digits) >= 2
     assert calls == []
+
+
+def test_a_lone_stroke_is_not_read_again_when_a_new_digit_changes_the_digit_size():
+    # Each new digit, of its own height, moves the drawing's digit size. A one-stroke digit
+    # reads the same at any size and is taken from the memo; the two-stroke seven is read again.
+    one = [[[100, 40], [102, 100], [104, 160]]]
+    zero = [[[200 + 30 * np.sin(t), 100 - 45 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 30)]]
+    seven = [[[260, 50], [320, 48], [290, 150]], [[270, 100], [310, 100]]]
+    small_one = [[[400, 80], [401, 150]]]
+    readings, classify = BoundedLru(size=64), ink_classifier([])
+    hits = []
+    for frame in (one, one + zero, one + zero + seven, one + zero + seven + small_one):
+        assert recognize_strokes(frame, 500, 200, classify, pen_width=8, memo=readings) == \
+            recognize_strokes(frame, 500, 200, classify, pen_width=8)
+        hits.append(readings.hits)
+    # The 1, then the 1 and the 0, then the 1 and the 0 again but not the seven.
+    assert hits == [0, 1, 3, 5]
