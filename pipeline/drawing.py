@@ -11,10 +11,10 @@ import numpy as np
 from pipeline.normalize import render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
-from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, WIDE_PIECE, Lattice, Part, cut_positions,
-                            ink_profile, min_piece_height)
+from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, Lattice, Part, cut_positions, ink_profile,
+                            min_piece_height, wide_piece_cost)
 from pipeline.strokes import Polyline, clip_band
-from pipeline.types import Piece, StrokeRenderer
+from pipeline.types import Box, Piece, StrokeRenderer
 
 # Strokes are labeled on a raster of at most this many pixels covering the drawing; a
 # finer raster would only make connected-component labeling slower.
@@ -97,13 +97,12 @@ class StrokeDrawing:
         return key
 
     def _reads_whole(self, index: int, size: float) -> bool:
-        # A one-stroke blob's only candidate is its whole, which pays no height cost and, with
-        # its box (as `_piece` makes it) no wider than WIDE_PIECE digit heights, no width cost
+        # A one-stroke blob's only candidate is its whole, which pays no height cost and, when
+        # its box is no wider than WIDE_PIECE digit heights, no width cost
         # (pipeline.split.best_split): its reading is the whole piece's, whatever the size.
         # A new digit changes the drawing's digit size, and such digits need no new reading.
-        left, _, right, _ = self.bounds[index]
-        width = math.ceil((right + self.pen / 2) - (left - self.pen / 2))
-        return size > 0 and width / size - WIDE_PIECE <= 0.0
+        left, top, right, bottom = self.bounds[index]
+        return size > 0 and wide_piece_cost(self._ink_box(left, top, right, bottom)[2], size) == 0.0
 
     def lattices(self, blob: Blob, size: float) -> list[Lattice]:
         """How the blob may be cut: between its strokes in drawing order, and at x positions."""
@@ -155,11 +154,15 @@ class StrokeDrawing:
         return self._piece(parts, points.min(axis=0), points.max(axis=0))
 
     def _piece(self, parts: list[Polyline], low: np.ndarray, high: np.ndarray) -> Piece:
-        # `low` and `high` are the corners of the strokes' own box; the ink adds half a pen.
+        # `low` and `high` are the corners of the strokes' own box.
         skeleton = (float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
-        low, high = low - self.pen / 2, high + self.pen / 2
-        box = (int(np.floor(low[0])), int(np.floor(low[1])), int(np.ceil(high[0] - low[0])), int(np.ceil(high[1] - low[1])))
+        box = self._ink_box(float(low[0]), float(low[1]), float(high[0]), float(high[1]))
         return Piece(self.render(parts, skeleton), box)
+
+    def _ink_box(self, left: float, top: float, right: float, bottom: float) -> Box:
+        # The canvas box of the ink around the strokes' own box: the pen adds half its width.
+        left, top, right, bottom = left - self.pen / 2, top - self.pen / 2, right + self.pen / 2, bottom + self.pen / 2
+        return (math.floor(left), math.floor(top), math.ceil(right - left), math.ceil(bottom - top))
 
     def _box(self, indices: np.ndarray) -> tuple[float, float, float, float]:
         # The box (left, top, right, bottom) of the strokes' own points.

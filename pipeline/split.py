@@ -200,7 +200,7 @@ def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.
             prior = 0.0 if (start, end) == (0, n) else _height_prior(scored[1][3] / size, min_height)
             if prior is None:
                 continue
-            prior -= WIDE_PIECE_COST * max(0.0, scored[1][2] / size - WIDE_PIECE) / 0.1
+            prior -= wide_piece_cost(scored[1][2], size)
             gain = float(np.log(max(scored[0], PROBABILITY_FLOOR))) + PIECE_BONUS + prior - (cut_cost if start else 0.0)
             extended = (_extend(before, part, scored[1], gain, size) for before in ending.get(start, []))
             options = [reading for reading in extended if reading is not None]
@@ -208,6 +208,11 @@ def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.
                 ending.setdefault(end, []).append(max(options, key=lambda option: option[0]))
     finals = [(total, parts) for total, parts, _ in ending.get(n, [])]
     return max(finals, key=lambda item: item[0]) if finals else (-np.inf, [])
+
+
+def wide_piece_cost(width: float, size: float) -> float:
+    """What a piece this many canvas pixels wide pays, in log probability, for being wider than a digit."""
+    return WIDE_PIECE_COST * max(0.0, width / size - WIDE_PIECE) / 0.1
 
 
 def _height_prior(height: float, min_height: float) -> float | None:
