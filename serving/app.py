@@ -26,7 +26,7 @@ from websockets.http11 import Request, Response
 from serving.access import check_upgrade
 from serving.config import ServeConfig
 from serving.live import Job, LatestSlot, TokenBucket, run_jobs
-from serving.model_store import ModelStore, ServedModel, ServeError, configure_tensorflow
+from serving.model_store import ModelStore, ServedModel, ServeError
 from serving.protocol import ErrorCode, ProtocolError, encode, error_event, hello_event, model_event, parse_message
 from serving.scheduler import OldestFirst
 
@@ -161,12 +161,11 @@ async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
     """Load the model, listen, follow the registry; on exit close every connection with 1001."""
     loop = asyncio.get_running_loop()
     store = ModelStore(config.model_uri, config.tracking_uri, config.cache_size, config.inference,
-                       config.model_threads_per_worker)
+                       config.model_threads_per_worker, config.tf_threads)
     # Registry calls and model loads get their own thread so recognitions never wait behind them.
     registry_executor = ThreadPoolExecutor(1, thread_name_prefix="registry")
     executor = ThreadPoolExecutor(config.threads_per_worker, thread_name_prefix="recognize")
     try:
-        configure_tensorflow(config.tf_threads)
         await loop.run_in_executor(registry_executor, store.load_initial)
         app = App(config, store, executor)
         # No compression: frames are small and deflate would cost CPU that recognition needs.

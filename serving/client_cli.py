@@ -38,10 +38,13 @@ def run_draw(arguments: argparse.Namespace) -> int:
 def run_recognize(arguments: argparse.Namespace) -> int:
     """Load the model once, read every file, print the results; 1 if any file failed, 2 without a model."""
     from serving.files import dump_json, format_line, recognize_files
-    from training.registry import RegistryError, load_classifier
+    from serving.model_store import load_served_model
+    from training.registry import RegistryError, connect, resolve
 
     try:
-        ref, classify = load_classifier(arguments.model_uri, arguments.tracking_uri)
+        # The server's loader: the version's registered int8 graph when it has one, without TensorFlow.
+        ref = resolve(connect(arguments.tracking_uri), arguments.model_uri)
+        classify = load_served_model(ref, arguments.tracking_uri, cache_size=0).classify
     except RegistryError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -16,8 +17,7 @@ from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
 from serving.batching import BatchingClassifier
 from serving.caches import BoundedLru, DigitCache, RenderCache
-from serving.onnx_runtime import make_onnx_classifier
-from training.inference import make_classifier
+from serving.onnx_runtime import make_int8_classifier, make_onnx_classifier
 from training.registry import (ModelRef, RegistryError, connect, get_alias, load_int8_graph, load_keras_model,
                                parse_model_uri, resolve)
 
@@ -49,23 +49,53 @@ def configure_tensorflow(threads: int) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:
-            # Already running in this process (tests, notebooks): keep what it has.
+            # Already running in this process (tests, notebooks, an earlier version): keep what it has.
             logger.debug("TensorFlow is initialized already; its thread settings stay.")
 
 
 def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
-                      inference: str = "onnx", threads: int = 1) -> ServedModel:
-    """Load a version and build its classifier (blocking: seconds); RegistryError when it fails."""
-    model = load_keras_model(ref, tracking_uri)
+                      inference: str = "onnx", threads: int = 1, tf_threads: int = 0) -> ServedModel:
+    """Load a version and build its classifier (blocking: seconds); RegistryError when it fails.
+
+    With `onnx`, a version registered with the digest of its int8 graph (by `demnistify train`)
+    runs that graph once the digest matches, and TensorFlow is never imported: the server is
+    ready sooner and holds far less memory. Any other version or mode loads the Keras model.
+    """
     int8_graph = load_int8_graph(ref, tracking_uri) if inference == "onnx" else None
-    try:
-        classify = _make_classifier(model, inference, threads, int8_graph)
-    except Exception as error:  # noqa: BLE001 - a model of the wrong shape fails in many ways.
-        raise RegistryError(f"Version {ref.version} loads but cannot classify 28x28 digits: {error}") from error
+    classify = _registered_int8(ref, int8_graph, threads) if int8_graph is not None and ref.int8_digest else None
+    if classify is None:
+        # A graph that is not the one registered with its version is never served; the export is.
+        classify = _keras_classifier(ref, tracking_uri, inference, threads, tf_threads,
+                                     None if ref.int8_digest else int8_graph)
     logger.info("Version %s runs on %s.", ref.version, runtime_name(classify))
     if not cache_size:
         return ServedModel(ref, classify)
     return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size), BoundedLru(cache_size))
+
+
+def _registered_int8(ref: ModelRef, graph: bytes, threads: int) -> Classifier | None:
+    # Training logged this graph after checking it on validation digits, and registered its
+    # digest with the version: a matching graph needs no Keras model to be compared with.
+    if hashlib.sha256(graph).hexdigest() != ref.int8_digest:
+        logger.warning("Version %s: its int8 graph is not the one registered with it (the digest differs); "
+                       "loading its Keras model instead.", ref.version)
+        return None
+    try:
+        return BatchingClassifier(make_int8_classifier(graph, threads))
+    except Exception as error:  # noqa: BLE001 - a graph ONNX Runtime cannot run fails in many ways.
+        logger.warning("Version %s: its int8 graph does not run (%s); loading its Keras model instead.",
+                       ref.version, error)
+        return None
+
+
+def _keras_classifier(ref: ModelRef, tracking_uri: str | None, inference: str, threads: int, tf_threads: int,
+                      int8_graph: bytes | None) -> Classifier:
+    configure_tensorflow(tf_threads)
+    model = load_keras_model(ref, tracking_uri)
+    try:
+        return _make_classifier(model, inference, threads, int8_graph)
+    except Exception as error:  # noqa: BLE001 - a model of the wrong shape fails in many ways.
+        raise RegistryError(f"Version {ref.version} loads but cannot classify 28x28 digits: {error}") from error
 
 
 def _make_classifier(model, inference: str, threads: int, int8_graph: bytes | None = None) -> Classifier:
@@ -77,6 +107,8 @@ def _make_classifier(model, inference: str, threads: int, int8_graph: bytes | No
             return BatchingClassifier(make_onnx_classifier(model, threads, int8_graph))
         except Exception as error:  # noqa: BLE001 - any export failure leaves TensorFlow to serve.
             logger.warning("Cannot run this version on ONNX Runtime (%s); using compiled TensorFlow.", error)
+    from training.inference import make_classifier
+
     return BatchingClassifier(make_classifier(model))
 
 
@@ -95,13 +127,13 @@ class ModelStore:
     """Holds the current model; `poll_forever` follows the alias and swaps in new versions."""
 
     def __init__(self, model_uri: str, tracking_uri: str | None, cache_size: int, inference: str = "onnx",
-                 threads: int = 1) -> None:
+                 threads: int = 1, tf_threads: int = 0) -> None:
         try:
             self.name, self.alias, self.pinned = parse_model_uri(model_uri)
         except RegistryError as error:
             raise ServeError(str(error)) from None
         self.model_uri, self.tracking_uri = model_uri, tracking_uri
-        self._load_options = (cache_size, inference, threads)
+        self._load_options = (cache_size, inference, threads, tf_threads)
         self._client = connect(tracking_uri)
         self.current: ServedModel | None = None
         self.error: str | None = None

@@ -53,6 +53,21 @@ def make_onnx_classifier(model, threads: int, int8_graph: bytes | None = None) -
     return classifier
 
 
+def make_int8_classifier(graph: bytes, threads: int) -> OnnxClassifier:
+    """Run an int8 graph that training checked on validation digits, with `threads` ONNX Runtime threads.
+
+    No Keras model to compare with: the graph must only read the probe digits into finite
+    probabilities of the right shape, which a wrong or damaged graph does not. ValueError else.
+    """
+    classifier = OnnxClassifier(_session(graph, threads), runtime="onnxruntime-int8")
+    probe = _drawn_digits()
+    probabilities = np.asarray(classifier(probe))
+    if probabilities.shape != (len(probe), NUM_CLASSES) or not np.isfinite(probabilities).all() \
+            or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError(f"The graph does not give class probabilities for digits (shape {probabilities.shape}).")
+    return classifier
+
+
 def _session(graph: bytes, threads: int):
     import onnxruntime
 

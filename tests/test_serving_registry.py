@@ -42,8 +42,10 @@ def add_version(store, source: str) -> str:
 
 
 def model_source(store) -> str:
+    # Where the artifacts lie, not the version's `models:/m-...` source: MLflow resolves such a
+    # source through the process's global tracking URI, which an earlier test may have moved.
     ref = store.result.model
-    return registry_client(store.tracking_uri).get_model_version(ref.name, ref.version).source
+    return registry_client(store.tracking_uri).get_model_version_download_uri(ref.name, ref.version)
 
 
 async def health(port: int) -> dict:

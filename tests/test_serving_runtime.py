@@ -1,14 +1,25 @@
-"""The serving runtime: the ONNX export reproduces the registered Keras model, and a wrong one is refused."""
+"""The serving runtime: the registered int8 graph without TensorFlow, or an export that reproduces the Keras model."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
 import numpy as np
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 
+from demnistify.constants import REPO_ROOT
 from serving.model_store import load_served_model, runtime_name
 from serving.onnx_runtime import make_onnx_classifier
+from tests.test_serving_app import drawing, strokes_message
 from training.model import build_model
-from training.registry import connect, load_keras_model, resolve
+from training.registry import INT8_DIGEST_TAG, connect, load_keras_model, resolve
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +90,61 @@ def test_a_model_that_cannot_be_exported_is_served_by_tensorflow(caplog):
     digits = np.random.default_rng(2).random((3, 28, 28), dtype=np.float32)
     expected = np.asarray(tf.nn.softmax(digits.reshape(3, -1)[:, :10]))
     np.testing.assert_allclose(classify(digits), expected, rtol=1e-5)
+
+
+def test_a_version_registered_with_its_int8_digest_is_served_without_tensorflow(trained_store, tmp_path):
+    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0",
+               "--tracking-uri", trained_store.tracking_uri]
+    log = (tmp_path / "stderr.log").open("w+")
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "open http://" in line, line + (tmp_path / "stderr.log").read_text()
+        url = line.split("open ")[1].strip()
+        # No TensorFlow library is mapped into the serving process: it was never imported.
+        maps = (Path(f"/proc/{process.pid}/maps")).read_text()
+        with urllib.request.urlopen(url + "healthz", timeout=10) as response:
+            runtime = json.loads(response.read())["inference"]["runtime"]
+
+        async def read(number: str) -> dict:
+            async with ws_connect(url.replace("http://", "ws://")) as ws:
+                await ws.recv()
+                await ws.send(strokes_message(1, drawing(number)))
+                return json.loads(await asyncio.wait_for(ws.recv(), 30))
+
+        result = asyncio.run(read("1740"))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "tensorflow" not in maps and "onnxruntime" in maps
+    assert runtime == "onnxruntime-int8"
+    assert result["type"] == "result" and result["text"] == "1740"
+
+
+def test_an_int8_graph_that_is_not_the_registered_one_is_not_served(trained_store, tmp_path, caplog):
+    shutil.copy(trained_store.root / "mlflow.db", tmp_path / "mlflow.db")
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = connect(tracking_uri)
+    ref = resolve(client, trained_store.model_uri)
+    assert ref.int8_digest is not None
+    # The run's graph no longer matches the digest its version was registered with.
+    client.set_model_version_tag(ref.name, ref.version, INT8_DIGEST_TAG, "0" * 64)
+    with caplog.at_level("WARNING"):
+        served = load_served_model(resolve(client, trained_store.model_uri), tracking_uri, cache_size=0, threads=1)
+    assert "its int8 graph is not the one registered with it" in caplog.text
+    assert runtime_name(served.classify) == "onnxruntime"
+    digits = np.random.default_rng(5).random((3, 28, 28), dtype=np.float32)
+    keras_model = load_keras_model(ref, trained_store.tracking_uri)
+    np.testing.assert_allclose(served.classify(digits), np.asarray(keras_model(digits[..., None], training=False)),
+                               atol=1e-4)
+
+
+def test_an_int8_graph_that_gives_no_probabilities_is_refused():
+    from serving.onnx_runtime import make_int8_classifier
+    from training.quantize import export_onnx
+
+    # A graph that runs but whose last layer is no softmax stands for a damaged one.
+    model = build_model(width=4)
+    model.get_layer("probabilities").activation = lambda logits: logits
+    with pytest.raises(ValueError, match="does not give class probabilities"):
+        make_int8_classifier(export_onnx(model), threads=1)

@@ -16,6 +16,9 @@ from demnistify.constants import CHAMPION_ALIAS, DEFAULT_TRACKING_URI, INT8_ARTI
 logger = logging.getLogger(__name__)
 
 TEST_ACCURACY_TAG = "test_accuracy"
+# SHA-256 of the int8 serving graph that the version's training run logged and checked: serving
+# runs that graph, verified by this digest, without loading TensorFlow or the Keras model.
+INT8_DIGEST_TAG = "int8_sha256"
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 
 
@@ -32,6 +35,8 @@ class ModelRef:
     run_id: str
     test_accuracy: float | None = None
     aliases: tuple[str, ...] = ()
+    # The digest of the int8 graph registered with the version (INT8_DIGEST_TAG), if any.
+    int8_digest: str | None = None
 
     @property
     def uri(self) -> str:
@@ -58,6 +63,7 @@ def _ref(version) -> ModelRef:
         run_id=version.run_id or "",
         test_accuracy=float(accuracy) if accuracy is not None else None,
         aliases=tuple(getattr(version, "aliases", ()) or ()),
+        int8_digest=version.tags.get(INT8_DIGEST_TAG),
     )
 
 

@@ -20,7 +20,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
 from demnistify.constants import EXPERIMENT_NAME, INPUT_SHAPE, NUM_CLASSES, REPO_ROOT
-from training.registry import TEST_ACCURACY_TAG, ModelRef, connect, resolve_tracking_uri
+from training.registry import INT8_DIGEST_TAG, TEST_ACCURACY_TAG, ModelRef, connect, resolve_tracking_uri
 
 MODEL_ARTIFACT_NAME = "model"
 
@@ -116,8 +116,12 @@ def log_metrics(metrics: dict[str, float]) -> None:
     mlflow.log_metrics({name: float(value) for name, value in metrics.items()})
 
 
-def log_and_register_model(model: keras.Model, example: np.ndarray, model_name: str, test_accuracy: float) -> ModelRef:
-    """Log the model with signature and input example, register it, and tag the new version."""
+def log_and_register_model(model: keras.Model, example: np.ndarray, model_name: str, test_accuracy: float,
+                           int8_digest: str | None = None) -> ModelRef:
+    """Log the model with signature and input example, register it, and tag the new version.
+
+    `int8_digest` is the SHA-256 of the int8 serving graph the run logged, if it logged one.
+    """
     signature = ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *INPUT_SHAPE), "digit")]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, NUM_CLASSES), "probabilities")]),
@@ -134,7 +138,9 @@ def log_and_register_model(model: keras.Model, example: np.ndarray, model_name: 
     version = str(info.registered_model_version)
     client = connect(mlflow.get_tracking_uri())
     client.set_model_version_tag(model_name, version, TEST_ACCURACY_TAG, f"{test_accuracy:.6f}")
-    return ModelRef(model_name, version, mlflow.active_run().info.run_id, test_accuracy)
+    if int8_digest is not None:
+        client.set_model_version_tag(model_name, version, INT8_DIGEST_TAG, int8_digest)
+    return ModelRef(model_name, version, mlflow.active_run().info.run_id, test_accuracy, int8_digest=int8_digest)
 
 
 def delete_version(ref: ModelRef) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import sys
@@ -138,9 +139,9 @@ def train(config: TrainConfig) -> TrainResult:
         tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", data_dir, "testing")
         model = _fit(config, splits)
         test_accuracy = _evaluate_and_log(model, splits, config, started)
-        _log_int8_graph(model, splits)
+        digest = _log_int8_graph(model, splits)
         ref = tracking.log_and_register_model(model, to_model_input(splits.test_images[:2]), config.model_name,
-                                              test_accuracy)
+                                              test_accuracy, digest)
         promoted = _promote_or_roll_back(ref, config)
     return TrainResult(run.info.run_id, ref, promoted, test_accuracy, time.monotonic() - started)
 
@@ -201,19 +202,21 @@ def _evaluate_and_log(model: keras.Model, splits: Splits, config: TrainConfig, s
     return result.accuracy
 
 
-def _log_int8_graph(model: keras.Model, splits: Splits) -> None:
-    # Serving runs the int8 graph when the run has one; without it serving exports the float
-    # model itself, so a failed quantization costs speed, never the run.
+def _log_int8_graph(model: keras.Model, splits: Splits) -> str | None:
+    # Serving runs the int8 graph when the run has one, and finds it by the SHA-256 returned
+    # here; without it serving exports the float model itself, so a failed quantization costs
+    # speed (and TensorFlow in the server), never the run.
     try:
         graph, metrics = checked_int8_graph(model, to_model_input(splits.val_images), splits.val_labels)
     except Exception as error:  # noqa: BLE001 - ONNX export and quantization fail in many ways.
         logger.warning("No int8 serving graph: the export failed (%s: %s).", type(error).__name__, error)
-        return
+        return None
     tracking.log_metrics(metrics)
     if graph is None:
         logger.warning("No int8 serving graph: it read the validation digits worse (%s).", metrics)
-        return
+        return None
     tracking.log_bytes(graph, INT8_ARTIFACT)
+    return hashlib.sha256(graph).hexdigest()
 
 
 def _promote_or_roll_back(ref: ModelRef, config: TrainConfig) -> bool:
