@@ -48,7 +48,9 @@ def test_run_logs_an_int8_serving_graph_that_reads_validation_digits_as_well(tra
         graph = handle.read()
     probabilities = run_graph(graph, mnist.test_images[:200, ..., None] / 255.0)
     # The version names its graph by digest, so serving can run it without the Keras model.
-    version = client.get_model_version(MODEL_NAME, trained_store.result.model.version)
+    from training.registry import connect
+
+    version = connect(trained_store.tracking_uri).get_model_version(MODEL_NAME, trained_store.result.model.version)
     assert version.tags["int8_sha256"] == hashlib.sha256(graph).hexdigest() == trained_store.result.model.int8_digest
     assert probabilities.shape == (200, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     # The softmax stays float: a quantized one gives at most 256 distinct probabilities.
