@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 
 import numpy as np
+
+from demnistify.constants import REPO_ROOT
+
+def start_server(tracking_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
+    """`demnistify serve --port 0` in a subprocess, its stderr in `log`: the process and, once it
+    is ready, the address it prints (http://127.0.0.1:PORT/)."""
+    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0", "--tracking-uri", tracking_uri]
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    line = process.stdout.readline()
+    if "deMNISTify serving" not in line or "open http://127.0.0.1:" not in line:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"The server did not start: {line}{log.read_text()[-3000:]}")
+    return process, line.rsplit("open ", 1)[1].strip()
+
 
 def free_port() -> int:
     """A loopback port nothing listens on right now (for subprocess servers and refused connections)."""

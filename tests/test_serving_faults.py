@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
 from serving.app import running_server
-from tests.clients_support import free_port
+from tests.clients_support import free_port, start_server
 from tests.test_serving_app import SMALL_LIMITS, drawing, serve_config, strokes_message
 from tests.test_serving_registry import add_version, health, next_event, until_health
 from training.registry import connect as registry_client
@@ -241,9 +241,7 @@ async def stream_until_closed(url: str, index: int, connected: list) -> int | No
 
 
 def test_sigterm_with_50_streaming_clients_closes_every_one_with_1001(trained_store, tmp_path):
-    with (tmp_path / "stderr.log").open("w") as log:
-        process = subprocess.Popen(serve_command(trained_store.tracking_uri), cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                   stderr=log, text=True)
+    process, page = start_server(trained_store.tracking_uri, tmp_path / "stderr.log")
 
     async def scenario(url: str) -> list:
         connected = []
@@ -256,9 +254,7 @@ def test_sigterm_with_50_streaming_clients_closes_every_one_with_1001(trained_st
         return await asyncio.wait_for(asyncio.gather(*clients), 60)
 
     try:
-        line = process.stdout.readline()
-        assert "open http://" in line, line + (tmp_path / "stderr.log").read_text()[-3000:]
-        codes = asyncio.run(scenario(line.rsplit("open ", 1)[1].strip().replace("http://", "ws://")))
+        codes = asyncio.run(scenario(page.replace("http://", "ws://")))
         status = process.wait(timeout=60)
     finally:
         process.kill()

@@ -7,8 +7,6 @@ import gc
 import json
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -17,8 +15,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from demnistify.cli import main
-from demnistify.constants import REPO_ROOT
 from serving.app import running_server
+from tests.clients_support import start_server
 from tests.test_serving_app import drawing, serve_config, strokes_message
 from training.registry import connect as registry_client
 from training.registry import promote
@@ -117,14 +115,9 @@ def test_no_registered_model_exits_with_how_to_train(tmp_path, capsys):
 
 
 def test_sigterm_closes_connections_with_1001_and_exits_0(trained_store, tmp_path):
-    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0",
-               "--tracking-uri", trained_store.tracking_uri]
-    log = (tmp_path / "stderr.log").open("w+")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    process, page = start_server(trained_store.tracking_uri, tmp_path / "stderr.log")
     try:
-        line = process.stdout.readline()
-        assert "deMNISTify serving" in line and "open http://127.0.0.1:" in line, line + (tmp_path / "stderr.log").read_text()
-        url = line.split("open ")[1].strip().replace("http://", "ws://")
+        url = page.replace("http://", "ws://")
 
         async def client():
             async with connect(url) as ws:
@@ -142,5 +135,4 @@ def test_sigterm_closes_connections_with_1001_and_exits_0(trained_store, tmp_pat
         process.wait()
     assert code == 1001
     assert status == 0 and time.monotonic() - started < 20
-    log.close()
     assert "Traceback" not in (tmp_path / "stderr.log").read_text()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -14,9 +12,9 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from demnistify.constants import REPO_ROOT
 from serving.model_store import load_served_model, runtime_name
 from serving.onnx_runtime import make_onnx_classifier
+from tests.clients_support import start_server
 from tests.test_serving_app import drawing, strokes_message
 from training.model import build_model
 from training.registry import INT8_DIGEST_TAG, connect, load_keras_model, resolve
@@ -93,14 +91,8 @@ def test_a_model_that_cannot_be_exported_is_served_by_tensorflow(caplog):
 
 
 def test_a_version_registered_with_its_int8_digest_is_served_without_tensorflow(trained_store, tmp_path):
-    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0",
-               "--tracking-uri", trained_store.tracking_uri]
-    log = (tmp_path / "stderr.log").open("w+")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    process, url = start_server(trained_store.tracking_uri, tmp_path / "stderr.log")
     try:
-        line = process.stdout.readline()
-        assert "open http://" in line, line + (tmp_path / "stderr.log").read_text()
-        url = line.split("open ")[1].strip()
         # No TensorFlow library is mapped into the serving process: it was never imported.
         maps = (Path(f"/proc/{process.pid}/maps")).read_text()
         with urllib.request.urlopen(url + "healthz", timeout=10) as response:
