@@ -14,12 +14,18 @@ import numpy as np
 
 from demnistify.constants import REPO_ROOT
 
+
+def serve_command(tracking_uri: str) -> list[str]:
+    """The command line of `demnistify serve` on a free port against `tracking_uri`."""
+    return [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0", "--tracking-uri", tracking_uri]
+
+
 def start_server(tracking_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
     """`demnistify serve --port 0` in a subprocess, its stderr in `log`: the process and, once it
     is ready, the address it prints (http://127.0.0.1:PORT/)."""
-    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0", "--tracking-uri", tracking_uri]
     with log.open("w") as stderr:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        process = subprocess.Popen(serve_command(tracking_uri), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                   stderr=stderr, text=True)
     line = process.stdout.readline()
     if "deMNISTify serving" not in line or "open http://127.0.0.1:" not in line:
         process.kill()

@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
 from serving.app import running_server
-from tests.clients_support import free_port, start_server
+from tests.clients_support import free_port, serve_command, start_server
 from tests.test_serving_app import SMALL_LIMITS, drawing, serve_config, strokes_message
 from tests.test_serving_registry import add_version, health, next_event, until_health
 from training.registry import connect as registry_client
@@ -35,10 +35,6 @@ from training.registry import promote
 pytestmark = pytest.mark.slow
 
 FAST = replace(SMALL_LIMITS, max_messages_per_second=1e6, burst=10**6)
-
-
-def serve_command(tracking_uri: str) -> list[str]:
-    return [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0", "--tracking-uri", tracking_uri]
 
 
 def server_errors(caplog) -> list[str]:
