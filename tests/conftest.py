@@ -50,7 +50,8 @@ def small_config(tracking_uri: str, data_dir: Path, **overrides):
     from training.train import TrainConfig
 
     settings = dict(epochs=3, train_limit=20000, test_limit=1000, model_width=16, augment=True,
-                    sequence_cases=0, tracking_uri=tracking_uri, data_dir=str(data_dir))
+                    sequence_cases=0, handwriting_numbers=2, tracking_uri=tracking_uri,
+                    data_dir=str(data_dir))
     return TrainConfig.for_profile("quick", **{**settings, **overrides})
 
 

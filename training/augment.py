@@ -120,25 +120,53 @@ def _placement_quirk(image: np.ndarray, rng: np.random.Generator, max_shift: flo
     return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_LINEAR, borderValue=0)
 
 
+def mixed_order(sizes: Sequence[int], shares: Sequence[float], total: int, rng: np.random.Generator) -> np.ndarray:
+    """`total` shuffled indices into the sources laid end to end, each source taking its share.
+
+    A source smaller than its quota is repeated whole as often as it fits (every item equally
+    often), one larger than it gives a fresh random subset each epoch.
+    """
+    picks, start = [], 0
+    for size, share in zip(sizes, shares):
+        quota = int(round(total * share))
+        whole, rest = divmod(quota, size) if size else (0, 0)
+        picks += [start + rng.permutation(size) for _ in range(whole)] + [start + rng.permutation(size)[:rest]]
+        start += size
+    return rng.permutation(np.concatenate(picks))
+
+
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, freshly augmented batches of (N, 28, 28, 1) float32 digits, new every epoch."""
+    """Shuffled, freshly augmented batches of (N, 28, 28, 1) float32 digits, new every epoch.
+
+    `mix` gives, for sources laid end to end in `images`, each one's size and share of an
+    epoch; an epoch then holds as many samples as the first source (MNIST) has.
+    """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
                  settings: AugmentSettings = AugmentSettings(), traces: Sequence[list[np.ndarray]] | None = None,
-                 **kwargs):
+                 mix: Sequence[tuple[int, float]] | None = None, **kwargs):
         super().__init__(**kwargs)
         if len(images) != len(labels) or len(images) == 0 or batch_size < 1:
             raise ValueError("Need matching, non-empty images and labels and batch_size >= 1.")
         if traces is not None and len(traces) != len(images):
             raise ValueError(f"Need one trace per image, got {len(traces)} for {len(images)} images.")
+        if mix is not None and (sum(size for size, _ in mix) != len(images) or abs(sum(s for _, s in mix) - 1) > 1e-6):
+            raise ValueError("The mix's sizes must add up to the images and its shares to 1.")
         self.images, self.labels, self.batch_size = images, labels, batch_size
-        self.seed, self.settings, self.epoch = seed, settings, 0
-        self.order = np.random.default_rng([seed, 0]).permutation(len(images))
+        self.seed, self.settings, self.epoch, self.mix = seed, settings, 0, mix
+        self.order = self._epoch_order()
         # Traced strokes per image: given, or computed the first time a digit is redrawn (~1 ms).
         self.traces: dict[int, list[np.ndarray]] = dict(enumerate(traces)) if traces is not None else {}
 
     def __len__(self) -> int:
-        return math.ceil(len(self.images) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def _epoch_order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.mix is None:
+            return rng.permutation(len(self.images))
+        sizes, shares = zip(*self.mix)
+        return mixed_order(sizes, shares, sizes[0], rng)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         # Seeding by (seed, epoch, batch) keeps runs reproducible whatever the worker order.
@@ -160,4 +188,4 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.images))
+        self.order = self._epoch_order()

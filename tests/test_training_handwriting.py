@@ -1,0 +1,119 @@
+"""Handwriting data: vendored font families and their split, font numbers, allographs, the source mix, the gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.allographs import KINDS, allograph_digits, flagged_one
+from training.augment import mixed_order
+from training.fonts import FONTS_DIR, family_group, font_digits, load_families, render_glyph, split_families
+from training.gate import Scores, decide, paired_z
+from training.handwriting import make_font_numbers, score_numbers, traced_glyph
+
+
+@pytest.fixture(scope="module")
+def families():
+    return load_families()
+
+
+def test_no_held_out_family_nor_a_variant_of_one_is_vendored(families):
+    held_out = set((FONTS_DIR / "HELD_OUT.txt").read_text().split())
+    assert len(held_out) == 35 and len(families) > 150
+    for family in families:
+        assert not any(family.id == h or family.id.startswith(h + "-") for h in held_out), family.id
+        assert (FONTS_DIR / family.id / "LICENSE").is_file() and all(path.is_file() for path in family.paths)
+
+
+def test_families_split_by_design_never_by_sample(families):
+    train, validation = split_families(families)
+    assert {f.id for f in train}.isdisjoint({f.id for f in validation})
+    assert len(train) + len(validation) == len(families) and 0.1 < len(validation) / len(families) < 0.3
+    train_groups, validation_groups = {family_group(f.id) for f in train}, {family_group(f.id) for f in validation}
+    assert train_groups.isdisjoint(validation_groups)
+    assert family_group("playwrite-de-grund") == family_group("playwrite-it-trad") == "playwrite"
+
+
+def test_every_family_draws_ten_distinct_digits(families):
+    for family in families[:40]:
+        glyphs = [render_glyph(family.paths[0], str(d)).ink for d in range(10)]
+        assert all(g.max() > 200 and min(g.shape) >= 2 for g in glyphs), family.id
+        assert len({g.tobytes() for g in glyphs}) == 10, family.id
+    images, labels = font_digits(families[:3])
+    assert images.shape[1:] == (28, 28) and images.dtype == np.uint8
+    assert list(labels[:10]) == list(range(10)) and images.reshape(len(images), -1).max(axis=1).min() > 200
+
+
+def test_font_numbers_are_reproducible_and_their_strokes_cover_the_picture(families):
+    family = families[0]
+    first, again = make_font_numbers(family, 5, seed=3), make_font_numbers(family, 5, seed=3)
+    assert [n.text for n in first] == [n.text for n in again]
+    for number in first:
+        case = number.strokes
+        assert case.text == number.text and len(case.digit_strokes) == len(number.text)
+        assert number.picture.shape == (case.height, case.width) and number.picture.min() < 60
+        ink = np.argwhere(number.picture < 128)[:, ::-1]
+        points = np.concatenate(case.strokes)
+        # The traced strokes lie on the picture's ink, digit for digit.
+        assert np.all(points.min(axis=0) >= ink.min(axis=0) - case.pen_width)
+        assert np.all(points.max(axis=0) <= ink.max(axis=0) + case.pen_width)
+
+
+def test_a_traced_glyph_keeps_the_glyph_scale():
+    ink = np.zeros((200, 60), np.uint8)
+    ink[10:190, 25:35] = 255
+    (line,) = traced_glyph(ink)
+    # The skeleton stops short of the ends by about a pen width of the 28x28 tracing.
+    assert 150 < np.ptp(line[:, 1]) <= 180 and abs(line[:, 0].mean() - 30) < 3
+
+
+def test_allographs_cover_each_kind_with_its_label():
+    images, labels, traces = allograph_digits(len(KINDS) * 3)
+    assert sorted(set(labels)) == sorted({label for label, _ in KINDS.values()})
+    assert images.shape == (len(KINDS) * 3, 28, 28) and len(traces) == len(images)
+    assert all(image.max() > 200 for image in images)
+    flag, stem_top = flagged_one(np.random.default_rng(0), foot=False)[0][:2]
+    assert flag[0] < stem_top[0] and flag[1] > stem_top[1], "a flag rises from the left into the stem's top"
+
+
+def test_mixed_order_gives_each_source_its_share():
+    order = mixed_order([1000, 30, 7], [0.7, 0.25, 0.05], 1000, np.random.default_rng(0))
+    assert len(order) == 1000
+    counts = np.bincount(np.searchsorted([1000, 1030, 1037], order, side="right"), minlength=3)
+    assert list(counts) == [700, 250, 50]
+    fonts = np.bincount(order[(order >= 1000) & (order < 1030)] - 1000)
+    assert fonts.min() >= 8 and fonts.max() <= 9, "a small source is repeated evenly"
+
+
+def _scores(test: float, strokes: list[bool], pictures: list[bool]) -> Scores:
+    return Scores(test, {"strokes": np.array(strokes), "pictures": np.array(pictures)})
+
+
+def test_the_gate_refuses_a_version_that_reads_handwriting_worse_beyond_noise():
+    champion = _scores(0.990, [True] * 90 + [False] * 10, [True] * 100)
+    worse = _scores(0.995, [True] * 60 + [False] * 40, [True] * 100)
+    decision = decide(worse, champion)
+    assert not decision.promote and "strokes" in decision.reason
+    slightly = _scores(0.995, [True] * 88 + [False] * 12, [True] * 100)
+    assert decide(slightly, champion).promote, "two numbers fewer is within the noise, MNIST is better"
+
+
+def test_the_gate_promotes_clearly_better_handwriting_within_mnist_noise():
+    champion = _scores(0.9964, [True] * 50 + [False] * 50, [True] * 100)
+    better = _scores(0.9962, [True] * 90 + [False] * 10, [True] * 100)
+    assert decide(better, champion).promote
+    same = _scores(0.9962, [True] * 50 + [False] * 50, [True] * 100)
+    assert not decide(same, champion).promote
+    much_worse_mnist = _scores(0.9800, [True] * 90 + [False] * 10, [True] * 100)
+    assert not decide(much_worse_mnist, champion).promote
+    assert decide(same, None).promote
+    assert paired_z(np.array([True, False]), np.array([True, False])) == 0.0
+
+
+def test_scores_by_family_add_up(families):
+    numbers = make_font_numbers(families[0], 4, 1) + make_font_numbers(families[1], 2, 1)
+    hits = {"strokes": np.array([True, True, False, True, False, True]), "pictures": np.ones(6, bool)}
+    report = score_numbers(numbers, hits)
+    assert report["numbers"] == 6 and report["strokes"]["accuracy"] == pytest.approx(4 / 6)
+    assert report["by_family"][families[1].id] == {"numbers": 2, "strokes": 1, "pictures": 2}
+    assert report["strokes"]["worst_family"] == (0.5, families[1].id)
