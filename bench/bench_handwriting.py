@@ -33,11 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Score the model on the chosen font families and on MNIST sequences."""
-    from training.registry import load_classifier
+    """Score the model, as the server runs it, on the chosen font families and on MNIST sequences."""
+    from serving.model_store import load_served_model
+    from training.registry import connect, resolve
 
     cv2.setNumThreads(1)
-    ref, classify = load_classifier(args.model_uri, args.tracking_uri)
+    ref = resolve(connect(args.tracking_uri), args.model_uri)
+    classify = load_served_model(ref, args.tracking_uri, cache_size=0).classify
     train_families, validation_families = split_families(load_families())
     families = validation_families if args.families == "validation" else train_families
     started = time.perf_counter()

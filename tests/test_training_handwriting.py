@@ -41,7 +41,10 @@ def test_every_family_draws_ten_distinct_digits(families):
         assert len({g.tobytes() for g in glyphs}) == 10, family.id
     images, labels = font_digits(families[:3])
     assert images.shape[1:] == (28, 28) and images.dtype == np.uint8
-    assert list(labels[:10]) == list(range(10)) and images.reshape(len(images), -1).max(axis=1).min() > 200
+    assert list(labels[:6]) == [0, 0, 0, 1, 1, 1] and images.reshape(len(images), -1).max(axis=1).min() > 200
+    # As drawn, condensed, expanded: the condensed copy's ink is the narrowest.
+    widths = [np.ptp(np.nonzero(image.max(axis=0) > 64)[0]) for image in images[3:6]]
+    assert widths[1] < widths[0] <= widths[2]
 
 
 def test_font_numbers_are_reproducible_and_their_strokes_cover_the_picture(families):

@@ -21,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="share of digits redrawn from traced strokes (default 0.7)")
     train.add_argument("--pair-probability", type=float,
                        help="share of samples that are two digits run together, under a random label (default 0.05)")
+    train.add_argument("--font-share", type=float,
+                       help="share of each epoch from the training font families' digits (default 0.2)")
+    train.add_argument("--allograph-share", type=float,
+                       help="share of each epoch from generated allographs: flagged 1s, crossed 7s... (default 0.03)")
     train.add_argument("--train-limit", type=int,
                        help="use only the first N training images (trying things out; not for a model to serve)")
     train.add_argument("--promote", choices=("auto", "never"), default="auto",
@@ -57,6 +61,7 @@ def run_train(arguments: argparse.Namespace) -> int:
         arguments.profile, epochs=arguments.epochs, batch_size=arguments.batch_size,
         learning_rate=arguments.learning_rate, promote=arguments.promote, train_limit=arguments.train_limit,
         stroke_probability=arguments.stroke_probability, pair_probability=arguments.pair_probability,
+        font_share=arguments.font_share, allograph_share=arguments.allograph_share,
         tracking_uri=arguments.tracking_uri, data_dir=arguments.data_dir,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)

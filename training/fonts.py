@@ -28,6 +28,10 @@ GLYPH_EM_PIXELS = 96
 # MNIST's pen is 1.5-3.5 px in the 20 px digit box; thinner font pens are thickened to a width
 # drawn in this range, or tracing and the model would see hairlines MNIST never had.
 PEN_RANGE = (1.6, 3.2)
+# Besides its own shape, each glyph is also drawn narrower and wider by a factor from these
+# ranges: condensed hands write tall, narrow digits, and a wide digit must still read whole.
+CONDENSED_RANGE = (0.45, 0.8)
+EXPANDED_RANGE = (1.15, 1.5)
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,27 @@ def mnist_digit(ink: np.ndarray) -> np.ndarray:
     return np.round(normalize_digit(ink) * 255).astype(np.uint8)
 
 
-def font_digits(families: list[FontFamily], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Every weight's ten digits of every family as MNIST images, with their labels."""
+def stretched(ink: np.ndarray, factor: float) -> np.ndarray:
+    """The glyph with its width scaled by `factor` (below 1: condensed)."""
+    height, width = ink.shape
+    return cv2.resize(ink, (max(1, round(width * factor)), height), interpolation=cv2.INTER_AREA)
+
+
+def font_digits(families: list[FontFamily], seed: int = 0, variants: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Every weight's ten digits of every family as MNIST images, with their labels.
+
+    With `variants`, each glyph comes three times: as drawn, condensed and expanded.
+    """
     rng = np.random.default_rng(seed)
+    factors = [lambda: 1.0] + ([lambda: rng.uniform(*CONDENSED_RANGE), lambda: rng.uniform(*EXPANDED_RANGE)]
+                               if variants else [])
     images, labels = [], []
     for family in families:
         for path in family.paths:
             for digit in range(10):
                 glyph = render_glyph(path, str(digit))
-                images.append(mnist_digit(thickened(glyph.ink, rng.uniform(*PEN_RANGE))))
-                labels.append(digit)
+                for factor in factors:
+                    ink = thickened(stretched(glyph.ink, factor()), rng.uniform(*PEN_RANGE))
+                    images.append(mnist_digit(ink))
+                    labels.append(digit)
     return np.stack(images), np.array(labels, dtype=np.uint8)
