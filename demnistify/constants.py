@@ -15,22 +15,27 @@ CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 # at this width so that a thick marker and a thin pen give the same model input.
 MNIST_STROKE_WIDTH = 2.2
 
-# Tracking and registry.
+# The folder holding the packages: the source checkout in development (git asks it for the
+# code's commit). Nothing is written there: after a plain install it is site-packages.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Tracking and registry. Default locations are relative to the working directory, as
+# `mlflow ui` has them, so that `mlflow ui` run in the same folder sees the same runs.
 EXPERIMENT_NAME = "demnistify"
 MODEL_NAME = "demnistify-cnn"
 CHAMPION_ALIAS = "champion"
-DEFAULT_TRACKING_URI = f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
-DEFAULT_ARTIFACT_ROOT = (REPO_ROOT / "mlruns").as_uri()
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACT_ROOT = "./mlruns"
 DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 # Each training run also logs its model as an int8 ONNX graph (checked on validation digits),
 # which serving runs when it is there (training/quantize.py).
 INT8_ARTIFACT = "serving/model-int8.onnx"
 
 # Data.
-DEFAULT_DATA_DIRS = (REPO_ROOT / "data" / "mnist", REPO_ROOT.parent / "shared" / "data" / "mnist")
+# MNIST is looked for in MNIST_DIR, then in these folders of the working directory.
+DEFAULT_DATA_DIRS = (Path("data") / "mnist", Path("..") / "shared" / "data" / "mnist")
 # Training digits traced into strokes, keyed by content (rebuilt whenever missing).
-TRACE_CACHE_DIR = REPO_ROOT / ".cache" / "traces"
+TRACE_CACHE_DIR = Path(".cache") / "traces"
 MNIST_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
