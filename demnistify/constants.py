@@ -58,9 +58,8 @@ DEFAULT_POLL_SECONDS = 3.0
 # ones still being drawn, short enough that drawing never looks frozen (serving/scheduler.py).
 DEFAULT_PATIENCE_SECONDS = 0.033
 # A drawing sent with the pen still down (`"pen_down": true`) is a preview: it waits behind
-# drawings whose pen was lifted by at most this long. Under bench_load.py's staggered clients
-# 0.1 s let previews that had waited 0.1 s go first, and finished drawings waited 37 ms (p99);
-# with 0.3 s they waited 23 ms, and the clients still saw results every few frames.
+# drawings whose pen was lifted by at most this long, long enough for finished drawings to go
+# first under load, short enough that previews still come every few frames (docs/design.md).
 DEFAULT_PREVIEW_PATIENCE_SECONDS = 0.3
 # Environment variable holding the bearer token `demnistify serve` requires (none: no token).
 TOKEN_VARIABLE = "DEMNISTIFY_TOKEN"
