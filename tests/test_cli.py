@@ -18,8 +18,14 @@ def run_module(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m demnistify ARGUMENTS` in `cwd`, with the source tree importable and no tracking URI."""
     environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "demnistify", *arguments], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "demnistify", *arguments],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_python_dash_m_prints_the_version(tmp_path):
