@@ -1,8 +1,9 @@
 """The `demnistify` command: one parser, subcommands registered by each package's `cli` module.
 
-Exit status: 0 success; 1 some input failed (`recognize`: a file could not be read); 2 a usage
-or set-up error (bad arguments or configuration, no MNIST, no model, registry unreachable,
-port taken); 130 stopped by Ctrl-C or SIGTERM.
+Exit status: 0 success (a server stopped by a signal too); 1 some input failed (`recognize`: a
+file could not be read) or an unexpected error; 2 a usage or set-up error (bad arguments or
+configuration, no MNIST, no model, registry unreachable, port taken); 130 stopped by Ctrl-C, or
+`train` by SIGTERM.
 """
 
 from __future__ import annotations
