@@ -150,7 +150,7 @@ def measure(tracking_uri: str | None, load: Load, *extra: str, workers: int = 1)
             server.process.stdout.readline()  # Every worker says when it is ready.
         # The load generator shares the cores with the server. Without this, whenever the
         # server took both cores the generator read its replies late, and that delay counted
-        # as server latency (runs came out bimodal: last-update p50 65 ms or 265-383 ms).
+        # as server latency (docs/design.md, "Benchmarks").
         server.lower_priority(SERVER_NICENESS)
         server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
         row = asyncio.run(run_clients(server.ws_url, load))

@@ -73,7 +73,7 @@ def speed_figure(images: np.ndarray, labels: np.ndarray, repeats: int = 300) -> 
 
     # Timed as the server runs it, with the objects alive now frozen: otherwise the
     # collector's full passes over what the evaluation left behind (TensorFlow and 1,000
-    # drawings) counted in the figure, 2.07 ms after 20 drawings per layout and 3.32 ms after 500.
+    # drawings) would count in the figure, more the more drawings were evaluated.
     freeze_heap()
     case = make_canvas_case(images, labels, SPEED_DIGITS, *SPEED_CANVAS)
     result = {}

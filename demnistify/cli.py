@@ -1,4 +1,10 @@
-"""The `demnistify` command: one parser, subcommands registered by each package's `cli` module."""
+"""The `demnistify` command: one parser, subcommands registered by each package's `cli` module.
+
+Exit status: 0 success (a server stopped by a signal too); 1 some input failed (`recognize`: a
+file could not be read) or an unexpected error; 2 a usage or set-up error (bad arguments or
+configuration, no MNIST, no model, registry unreachable, port taken); 130 stopped by Ctrl-C, or
+`train` by SIGTERM.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,14 @@ import logging
 import os
 import sys
 
+from demnistify import __version__
+
 # Each module exposes `register(subparsers)`, adding its subcommands with a `handler`
 # default that takes the parsed arguments and returns an exit status.
 COMMAND_MODULES = ("training.cli", "serving.cli", "serving.client_cli")
+
+
+EXIT_CODES = "exit status: 0 done, 1 some input failed, 2 usage or set-up error, 130 interrupted"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,12 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="demnistify",
         description="Recognize handwritten multi-digit numbers live; train and promote models tracked in MLflow.",
+        epilog=EXIT_CODES,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    add_global_options(parser, False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    for subparser in subparsers.choices.values():
+        # SUPPRESS: an option left out after the subcommand keeps the value given before it.
+        add_global_options(subparser, argparse.SUPPRESS)
     return parser
+
+
+def add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Add the options every command accepts, before or after the subcommand's name."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"demnistify {__version__}")
 
 
 # The exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).

@@ -15,22 +15,27 @@ CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 # at this width so that a thick marker and a thin pen give the same model input.
 MNIST_STROKE_WIDTH = 2.2
 
-# Tracking and registry.
+# The folder holding the packages: the source checkout in development (git asks it for the
+# code's commit). Nothing is written there: after a plain install it is site-packages.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Tracking and registry. Default locations are relative to the working directory, as
+# `mlflow ui` has them, so that `mlflow ui` run in the same folder sees the same runs.
 EXPERIMENT_NAME = "demnistify"
 MODEL_NAME = "demnistify-cnn"
 CHAMPION_ALIAS = "champion"
-DEFAULT_TRACKING_URI = f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
-DEFAULT_ARTIFACT_ROOT = (REPO_ROOT / "mlruns").as_uri()
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACT_ROOT = "./mlruns"
 DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 # Each training run also logs its model as an int8 ONNX graph (checked on validation digits),
 # which serving runs when it is there (training/quantize.py).
 INT8_ARTIFACT = "serving/model-int8.onnx"
 
 # Data.
-DEFAULT_DATA_DIRS = (REPO_ROOT / "data" / "mnist", REPO_ROOT.parent / "shared" / "data" / "mnist")
+# MNIST is looked for in MNIST_DIR, then in these folders of the working directory.
+DEFAULT_DATA_DIRS = (Path("data") / "mnist", Path("..") / "shared" / "data" / "mnist")
 # Training digits traced into strokes, keyed by content (rebuilt whenever missing).
-TRACE_CACHE_DIR = REPO_ROOT / ".cache" / "traces"
+TRACE_CACHE_DIR = Path(".cache") / "traces"
 MNIST_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -53,9 +58,8 @@ DEFAULT_POLL_SECONDS = 3.0
 # ones still being drawn, short enough that drawing never looks frozen (serving/scheduler.py).
 DEFAULT_PATIENCE_SECONDS = 0.033
 # A drawing sent with the pen still down (`"pen_down": true`) is a preview: it waits behind
-# drawings whose pen was lifted by at most this long. Under bench_load.py's staggered clients
-# 0.1 s let previews that had waited 0.1 s go first, and finished drawings waited 37 ms (p99);
-# with 0.3 s they waited 23 ms, and the clients still saw results every few frames.
+# drawings whose pen was lifted by at most this long, long enough for finished drawings to go
+# first under load, short enough that previews still come every few frames (docs/design.md).
 DEFAULT_PREVIEW_PATIENCE_SECONDS = 0.3
 # Environment variable holding the bearer token `demnistify serve` requires (none: no token).
 TOKEN_VARIABLE = "DEMNISTIFY_TOKEN"

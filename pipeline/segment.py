@@ -38,12 +38,8 @@ STACK_GAP = 0.2
 SIDE_MAX_WIDTH = 1.1
 SIDE_SCORE = 0.25
 # A flat piece at a taller one's top right, beside it or over its right part, is the bar of a
-# 5 and may reach further out: up to BAR_MAX_WIDTH digit heights for the two together. Such
-# bars, left alone and read as a 7 or a 2, made 4 of the 10 tight count errors of 1,000
-# validation drawings (seed 13). Version 5, 1,500 validation drawings per layout, seeds
-# 11 / 12 / 13 / 14: ordinary 97.1 / 96.9 / 96.9 / 96.1 -> 97.3 / 96.9 / 97.2 / 96.4 %, tight
-# 95.5 / 95.7 / 95.1 / 95.3 -> 95.5 / 95.7 / 95.3 / 95.5 % (widths 1.4 and 1.8, flatness 0.9
-# and a top of 0.5 read seeds 11 and 12 the same).
+# 5 and may reach further out: up to BAR_MAX_WIDTH digit heights for the two together, since
+# such bars left alone read as a 7 or a 2 (figures in docs/design.md, "Segmentation").
 BAR_FLATNESS = 0.6
 BAR_TOP = 0.35
 BAR_MAX_WIDTH = 1.6
@@ -53,9 +49,7 @@ BAR_MAX_WIDTH = 1.6
 STRAY_GAP = 0.6
 # A mark that joined no other piece and spans less than this fraction of the digit height is
 # not a digit but a stray stroke (or the dots some MNIST scans carry beside a digit), and is
-# dropped like a speck. Read and flagged unsure, such marks made 10 of the 43 count errors of
-# 1,500 validation drawings per layout (seed 11). Over seeds 11 / 12, version 5 read ordinary
-# 97.0 / 96.9 -> 97.2 / 97.0 %, tight 94.5 / 94.9 -> 94.9 / 95.0 % (0.3: 94.7 / 95.0; 0.5 as 0.4).
+# dropped like a speck rather than read as an unsure extra digit.
 LONE_MARK_FRACTION = 0.4
 # 8-connected components are two pixels apart at least, so a mask of fewer pixels than this
 # has fewer than 2**16 of them and 16-bit labels (faster to compute) suffice.

@@ -21,11 +21,9 @@ CUT_RESOLUTION = 0.06
 DIGIT_PITCH = 0.75
 # Touching digits are each nearly as tall as a digit: a shorter piece is a fragment, and
 # one shorter than SHORT_PIECE pays SHORT_PIECE_COST per tenth of a digit height it lacks
-# (the loop of a 6 reads as a 0 beside its stem read as a 1). The digit height comes from
-# whole components, so a sloping row of touching digits (a blob wider than ROW_WIDTH digit
-# heights) makes it too tall: a third of the tight validation drawings read with too few
-# digits had a digit below 0.55. Such rows allow ROW_PIECE_MIN_HEIGHT; everywhere it made the
-# 8-digit canvas 25 % slower (more candidates to render).
+# (the loop of a 6 reads as a 0 beside its stem read as a 1). A sloping row of touching digits
+# (a blob wider than ROW_WIDTH digit heights) makes the digit height too tall, so such rows
+# allow ROW_PIECE_MIN_HEIGHT (figures in docs/design.md, "Splitting touching digits").
 PIECE_MIN_HEIGHT = 0.55
 ROW_PIECE_MIN_HEIGHT = 0.45
 ROW_WIDTH = 1.5
@@ -37,9 +35,7 @@ SHORT_PIECE_COST = 0.1
 WIDE_PIECE = 1.0
 WIDE_PIECE_COST = 0.1
 # Neighbouring digits of a tight number overlap by at most this fraction of the digit height
-# (a fragment of one digit, like the stem of a 4, overlaps its other part much more). 0.17
-# read tight validation drawings 96.6 / 96.3 / 96.1 % against 96.5 / 96.3 / 96.1 % (seeds 11 /
-# 12 / 13, with the pair reading), ordinary 97.4 against 97.5 % on seed 13: no gain.
+# (a fragment of one digit, like the stem of a 4, overlaps its other part much more).
 PIECE_MAX_OVERLAP = 0.14
 # Digits stand on a common baseline: neighbours whose bottoms differ by more than
 # BASELINE_SLACK digit heights (slant and jitter) pay BASELINE_COST in log probability per
@@ -48,16 +44,9 @@ BASELINE_SLACK = 0.16
 BASELINE_STEP = 0.1
 BASELINE_COST = 1.0
 # Each piece earns this much log probability, so a reading in more pieces wins when all of
-# them are plausible digits standing side by side. A classifier that reads a merged pair as
-# confidently as its halves needs 0.2 here (0 read 82 % of tight validation drawings, against
-# 93 %); ours is trained to be unsure of two digits run together (training.augment,
-# `pair_probability`), and 0 read them best (4-epoch models: 93.3 % against 93.0 % at 0.2 and
-# 92.4 % at -0.1). So serve models trained with pairs.
-# For the same reason a blob no wider than a digit no longer pays 0.15 for each of its cuts
-# (once there against a 6 whose stem and loop read "10"): with such a model the cost lost a 1
-# touching its neighbour ("14" read "4", a third of the tight count errors). On 1,500
-# validation drawings per layout (seeds 11 / 12), version 5 read tight 94.9 / 95.0 ->
-# 95.5 / 95.7 %, ordinary 97.2 / 97.0 -> 97.1 / 96.9 % (cost 0.05: tight 95.1 / 95.1 %).
+# them are plausible digits standing side by side. 0 suits a model trained to be unsure of
+# two digits run together (training.augment, `pair_probability`), so serve models trained with
+# pairs; for the same reason cutting a blob no wider than a digit costs nothing.
 PIECE_BONUS = 0.0
 # Cutting through strokes by position costs this much log probability per cut: a pen
 # rarely runs through two digits, while halves of one wide stroke read as digits.
@@ -69,12 +58,7 @@ MAX_STROKES = 64
 # 4 whose bar touches the 0 before it while its stem stands apart). Neighbours closer than
 # PAIR_GAP digit heights (touching or overlapping across) and together at most PAIR_MAX_WIDTH
 # wide are also read as one blob cut between its strokes, never whole; a row keeps whichever
-# reading scores best. Such digits made 28 of the 50 tight validation drawings that the
-# oracle read right and the pipeline did not (seeds 11 / 12). Version 5, 1,500 validation
-# drawings per layout, seeds 11 / 12 / 13 / 14: tight 95.7 / 95.8 / 95.5 / 95.7 ->
-# 96.5 / 96.3 / 96.1 / 96.3 %, ordinary unchanged (97.3 / 97.1 / 97.5 / 96.9 %). A gap of
-# 0.15 with a width of 3.2 read tight +0.2 / 0 / +0.2 / 0 and ordinary seed 14 -0.1, too
-# little for the extra candidates; runs of three blobs read seeds 11 / 12 the same.
+# reading scores best.
 PAIR_GAP = 0.05
 PAIR_MAX_WIDTH = 2.6
 # A piece's probability counts as at least this in its log score (the model may say 0).
@@ -238,10 +222,7 @@ def _link(first: Box, second: Box, size: float) -> float | None:
     # The log prior of two neighbouring pieces being two digits: None when they overlap
     # like parts of one digit or when the later one lies to the left (digits are written left
     # to right, while a traced 0 may start with its right side: two strokes read "71"), a cost
-    # when they do not share a baseline. Forbidding a step back fixed count errors on every
-    # validation seed: version 5, 1,500 drawings per layout, seeds 11 / 12 / 13 / 14, ordinary
-    # 97.3 / 96.9 / 97.2 / 96.4 -> 97.3 / 97.1 / 97.5 / 96.9 %, tight 95.5 / 95.7 / 95.3 / 95.5
-    # -> 95.7 / 95.8 / 95.5 / 95.7 %. Touching digits written right to left are then cut
+    # when they do not share a baseline. Touching digits written right to left are then cut
     # only by position (BAND_CUT_COST).
     overlap = min(first[0] + first[2], second[0] + second[2]) - max(first[0], second[0])
     if overlap > PIECE_MAX_OVERLAP * size or box_center(second) < box_center(first):

@@ -13,7 +13,8 @@ from demnistify.constants import (DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIE
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `serve` subcommand to the `demnistify` parser."""
     serve = subparsers.add_parser("serve", help="serve live recognition over a websocket, with the drawing page")
-    serve.add_argument("--host", default=DEFAULT_HOST, help=f"interface to listen on (default {DEFAULT_HOST})")
+    serve.add_argument("--host", "--address", default=DEFAULT_HOST,
+                       help=f"interface to listen on (default {DEFAULT_HOST}; --address is the same)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks one)")
     serve.add_argument("--model", default=DEFAULT_MODEL_URI,
                        help=f"registry URI; an alias is followed live (default {DEFAULT_MODEL_URI})")

@@ -317,5 +317,5 @@ def test_a_short_digit_counts_as_one_in_a_row_of_touching_digits_only():
     for width, expected in ((160, [("strokes", 0, 1), ("strokes", 1, 2)]), (100, [("strokes", 0, 2)])):
         least = min_piece_height(Blob(0, 0, width, 100, (1,)), 100.0)
         pieces = {(0, 2): (0.9, (0, 0, width, 100)), (0, 1): short, (1, 2): tall}
-        reading = best_split(("strokes", [0, 1, 2]), lambda part: pieces.get(part[1:]), 100.0, min_height=least)
+        reading = best_split(("strokes", [0, 1, 2]), lambda part, pieces=pieces: pieces.get(part[1:]), 100.0, min_height=least)
         assert reading[1] == expected

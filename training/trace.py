@@ -12,21 +12,17 @@ NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 
 INK_THRESHOLD = 100
 # Ink deeper than this many stroke half-widths from the background is a blot: a loop filled
 # with ink (the head of a 9 or a 6 written with a wet pen). Its skeleton is a mere line, so it
-# is traced as the loop a pen would have drawn. Chosen on the validation split (1.2-1.8 tried).
+# is traced as the loop a pen would have drawn (chosen on the validation split: docs/design.md).
 BLOT_FACTOR = 1.4
 # The median skeleton depth measures the pen, except in a digit written so wet that ink fills
 # its loops: then the skeleton lies deep inside ink everywhere and no part counts as a blot, so
 # a solid 8 was traced as its skeleton, an "r". The pen measure is capped at this depth (pixels
-# of the enlarged copy), which fewer than 1 % of validation digits' pens reach. On the 6,000
-# validation digits, version 5 read traced renders 99.32 % -> 99.43 % (cap 5: 7 fixed, none
-# broken; cap 4: 7 fixed, 1 broken; cap 3.5: 6 fixed, 5 broken).
+# of the enlarged copy), which ordinary pens do not reach.
 MAX_HALF_WIDTH = 5.0
 MIN_LOOP_POINTS = 6
 # Faint ink (below INK_THRESHOLD) often joins two parts of one pen line, and thresholding cuts
 # it. Parts whose nearest points lie within BRIDGE_PIXELS (28x28 pixels) with at least
 # FAINT_INK all along the way between them are joined by a short stroke, as the pen was.
-# On 1,000 drawings of validation digits per layout, 4 or 8 pixels and 24 or 48 of ink read
-# alike: tight 89.8 -> 91.4 %, ordinary 95.4 % either way (19 -> 16 count errors).
 BRIDGE_PIXELS = 8.0
 FAINT_INK = 48
 

@@ -30,11 +30,11 @@ from training.traces import traced_digits
 
 logger = logging.getLogger(__name__)
 
-# The profiles were timed on the 2-core reference machine (see README, "Training").
+# Epochs fit each profile's time budget on the 2-core reference machine (docs/design.md, "Training").
 PROFILES: dict[str, dict] = {
-    # Two epochs: three took 3.4 min on this 2-core machine, over the 3-minute budget.
+    # Within 3 minutes.
     "quick": {"epochs": 2, "learning_rate": 3e-3, "sequence_cases": 100},
-    # 17 epochs: 99.64 % in 13.7 min; 18 gave 99.65 % in 15.4 min, over the 15-minute budget.
+    # Within 15 minutes.
     "full": {"epochs": 17, "learning_rate": 2e-3, "sequence_cases": 200},
 }
 PROMOTE_MODES = ("auto", "never")
@@ -53,16 +53,13 @@ class TrainConfig:
     model_width: int = 32
     dropout_rate: float = 0.4
     augment: bool = True
-    # Share of training digits redrawn from traced strokes (see AugmentSettings). 0.7 beat
-    # 0.4 on 500 drawings of validation digits per layout: 96.0 vs 95.4 % ordinary, 90.6 vs
-    # 90.4 % tight (full profile, same test accuracy).
+    # Share of training digits redrawn from traced strokes (see AugmentSettings); 0.7 read
+    # validation drawings better than 0.4 (docs/design.md).
     stroke_probability: float = 0.7
     # Share of samples that are two traced digits run together, under a random label
     # (AugmentSettings.pair_probability), so that the model is unsure of a merged pair and
-    # pipeline.split can count digits by its confidence. Full profile, 1,500 validation
-    # drawings per layout: 0.05 (version 5) read 96.7 / 94.1 % (ordinary / tight) against the
-    # champion without pairs at 96.5 / 93.5 %; 0.1 (version 4) cost the classifier more
-    # (oracle 96.5 against 97.4 % ordinary) than it gained.
+    # pipeline.split can count digits by its confidence; 0.05 read validation drawings better
+    # than none and than 0.1 (docs/design.md).
     pair_probability: float = 0.05
     # Shares of each epoch drawn from the training font families' digits and from generated
     # allographs (training.allographs); MNIST fills the rest. Chosen on the validation families.
@@ -168,8 +165,8 @@ def _fit(config: TrainConfig, splits: Splits) -> keras.Model:
     compile_model(model, config.learning_rate, steps_per_epoch * config.epochs, warmup_steps=steps_per_epoch // 2)
     tracking.log_text(_summary(model), "model_summary.txt")
     # Augmented batches are built in worker threads while TensorFlow trains on the previous ones.
-    # Two workers, not one: Keras runs a single worker inline, and epochs then took 50-80 s
-    # instead of a steady 45 s here.
+    # Two workers, not one: Keras runs a single worker inline, and epochs then ran slower and
+    # unevenly.
     batches = _augmented_batches(config, splits) if config.augment else None
     fit_started = time.monotonic()
     history = model.fit(
