@@ -36,6 +36,23 @@ def test_run_logs_params_metrics_dataset_and_tags(trained_store):
     assert len(digests) == 3
 
 
+def test_run_trains_on_fonts_and_allographs_and_scores_the_validation_families(trained_store):
+    from training.fonts import load_families, split_families
+
+    client, run = run_of(trained_store)
+    assert run.data.params["font_share"] == "0.2" and run.data.metrics["font_samples"] > 5000
+    assert run.data.metrics["allograph_samples"] == 1400
+    for mode in ("strokes", "pictures"):
+        assert 0.0 <= run.data.metrics[f"handwriting_accuracy_{mode}"] <= 1.0
+    table = client.download_artifacts(run.info.run_id, "handwriting_by_family.tsv")
+    rows = open(table).read().splitlines()
+    _, validation = split_families(load_families())
+    assert rows[0].split("\t") == ["family", "numbers", "strokes", "pictures"]
+    assert sorted(row.split("\t")[0] for row in rows[1:]) == sorted(f.id for f in validation)
+    decision = open(client.download_artifacts(run.info.run_id, "promotion_decision.txt")).read()
+    assert decision.strip() == "no champion yet"
+
+
 def test_run_logs_an_int8_serving_graph_that_reads_validation_digits_as_well(trained_store, mnist):
     from training.quantize import run_graph
 
@@ -109,6 +126,9 @@ def test_auto_promotion_obeys_the_rule_both_ways(own_store, mnist_dir, capsys):
     weaker = train(small_config(own_store, mnist_dir, train_limit=500, epochs=1, seed=7, **tiny))
     assert strong.test_accuracy > max(weak.test_accuracy, weaker.test_accuracy)
     assert weak.promoted and strong.promoted and not weaker.promoted
+    client = MlflowClient(tracking_uri=own_store)
+    reason = open(client.download_artifacts(weaker.run_id, "promotion_decision.txt")).read()
+    assert reason.startswith("reads test") and "worse than the champion beyond noise" in reason
     assert get_alias(connect(own_store)).version == strong.model.version
 
     never = train(small_config(own_store, mnist_dir, train_limit=6000, epochs=2, promote="never", **tiny))
