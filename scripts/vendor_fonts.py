@@ -29,6 +29,8 @@ METADATA_PACKAGE = "google-font-metadata@6.0.8"
 DIGITS = "0123456789"
 # Variants that draw ruling lines, arrows or dots around the glyphs, or repeat another id's digits.
 SKIPPED_SUFFIXES = ("-guides", "-arrows", "-dots", "-arabic", "-deva", "-hebrew", "-thai")
+# Families whose digits carry ornaments no pen draws: butterflies, paint splashes, hollow outlines.
+DECORATED = {"butterfly-kids", "neonderthaw", "splash"}
 
 
 def npm_pack(name: str, into: Path) -> Path:
@@ -44,7 +46,7 @@ def handwriting_ids(scratch: Path, held_out: set[str]) -> list[str]:
     """Ids of the handwriting families, less the held-out ones and any variant of them."""
     fonts = json.loads((npm_pack(METADATA_PACKAGE, scratch) / "data" / "google-fonts-v2.json").read_text())
     ids = sorted(font["id"] for font in fonts.values() if font["category"] == "handwriting")
-    return [i for i in ids if not i.endswith(SKIPPED_SUFFIXES) and not _near_held_out(i, held_out)]
+    return [i for i in ids if not i.endswith(SKIPPED_SUFFIXES) and i not in DECORATED and not _near_held_out(i, held_out)]
 
 
 def _near_held_out(family: str, held_out: set[str]) -> bool:
