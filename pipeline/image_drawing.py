@@ -9,12 +9,12 @@ import numpy as np
 
 from pipeline.normalize import normalize_digit
 from pipeline.segment import Blob, find_blobs
-from pipeline.split import PIECE_BONUS, Lattice, Part, cut_positions, ink_profile
+from pipeline.split import Lattice, Part, cut_positions, ink_profile
 from pipeline.types import Piece
 
-# A picture can only be cut by position; a cut there costs what a piece earns, so it is
-# made only when the classifier prefers the pieces to the whole.
-IMAGE_CUT_COST = PIECE_BONUS
+# A picture can only be cut by position, and a cut costs this much log probability: the halves
+# of one wide digit are often read as two confident digits, so a cut must earn its keep.
+IMAGE_CUT_COST = 0.5
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,10 @@ SHORT_PIECE_COST = 0.1
 # the whole blob included.
 WIDE_PIECE = 1.0
 WIDE_PIECE_COST = 0.1
-# Neighbouring digits of a tight number overlap by at most this fraction of the digit height
-# (a fragment of one digit, like the stem of a 4, overlaps its other part much more).
-PIECE_MAX_OVERLAP = 0.14
+# Neighbouring digits overlap by at most this fraction of the digit height (a fragment of one
+# digit, like the stem of a 4, overlaps its other part much more); slanted handwriting puts the
+# foot of each digit under the head of the one before, so the boxes of neighbours overlap.
+PIECE_MAX_OVERLAP = 0.3
 # Digits stand on a common baseline: neighbours whose bottoms differ by more than
 # BASELINE_SLACK digit heights (slant and jitter) pay BASELINE_COST in log probability per
 # BASELINE_STEP more. The loop and the stem of a 9, or the two strokes of a 4, do not.
