@@ -1,0 +1,86 @@
+"""The ways real handwriting differs from MNIST's, each drawn here: slant, condensed and wide digits, touching neighbours."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline import recognize_image, recognize_strokes
+from tests.support import TEMPLATES, place, template_classifier
+
+
+@pytest.fixture(scope="module")
+def classify():
+    return template_classifier()
+
+
+def shaped(digit: int, slant: float = 0.0, width: float = 1.0):
+    """A template digit leaning right by `slant` (x per unit of height) and `width` times as wide."""
+    return [[[50 + (x - 50) * width + slant * (100 - y), y] for x, y in stroke] for stroke in TEMPLATES[digit]]
+
+
+def number(digits, x_step: float, height: float = 100.0, **shape):
+    strokes = []
+    for index, digit in enumerate(digits):
+        strokes += place(shaped(digit, **shape), 40 + index * x_step, 40, height)
+    return strokes
+
+
+def picture(strokes, width: int, height: int, pen: int = 7) -> np.ndarray:
+    image = np.full((height, width), 255, np.uint8)
+    for stroke in strokes:
+        cv2.polylines(image, [np.round(np.array(stroke)).astype(np.int32)], False, 0, pen, cv2.LINE_AA)
+    return image
+
+
+SLANT = 0.45
+
+
+@pytest.mark.parametrize("digits, step", [((1, 7), 40), ((4, 1), 40), ((2, 1), 50), ((1, 2), 50)])
+def test_slanted_digits_joined_by_a_ligature_are_cut_apart(digits, step):
+    # Written leaning right, each digit's foot stands under the head of the one before, and the
+    # pen runs on from one into the next: their boxes overlap, their strokes are one piece of ink.
+    classify = template_classifier(templates={d: shaped(d, slant=SLANT) for d in range(10)})
+    first, second = place(shaped(digits[0], slant=SLANT), 40, 40), place(shaped(digits[1], slant=SLANT), 40 + step, 40)
+    foot = max((point for stroke in first for point in stroke), key=lambda point: point[1])
+    head = min((point for stroke in second for point in stroke), key=lambda point: point[0])
+    result = recognize_strokes(first + [[foot, head]] + second, 400, 200, classify, pen_width=6)
+    assert result.text == "".join(map(str, digits))
+    left, right = (digit.box for digit in result.digits)
+    assert left[0] + left[2] > right[0], "the two digits' boxes overlap"
+
+
+def test_condensed_digits_are_read_one_by_one(classify):
+    # A condensed hand: digits a third as wide as they are tall, close together.
+    strokes = number([2, 0, 4, 7], x_step=42, width=0.4)
+    centers = [40 + 42 * index + 50 for index in range(4)]
+    for result in (recognize_strokes(strokes, 400, 200, classify, pen_width=5),
+                   recognize_image(picture(strokes, 400, 200, pen=5), classify)):
+        assert [round(digit.box[0] + digit.box[2] / 2, -1) for digit in result.digits] == [round(c, -1) for c in centers]
+
+
+def test_neighbours_touching_as_handwriting_does_are_cut_in_a_picture(classify):
+    # The 2's base runs into the 3, as a quick hand joins them.
+    strokes = number([2, 3], x_step=75) + [[[120, 135], [135, 128]]]
+    image = picture(strokes, 320, 200)
+    assert cv2.connectedComponents(255 - image)[0] - 1 == 1, "drawn as one piece of ink"
+    assert recognize_image(image, classify).text == "23"
+
+
+def width_shy_classifier(batch: np.ndarray) -> np.ndarray:
+    """Sure of narrow pieces (a 1), 70 % sure of wide ones (a 0): what a model says of a wide digit's halves."""
+    widths = (batch.max(axis=1) > 0.3).sum(axis=1)
+    out = np.full((len(batch), 10), 0.01 / 9, np.float32)
+    narrow = widths <= 12
+    out[narrow, 1] = 0.99
+    out[~narrow] = 0.3 / 9
+    out[~narrow, 0] = 0.7
+    return out
+
+
+def test_a_wide_digit_in_a_picture_is_not_cut_into_two_sure_halves():
+    ring = [[[120 + 78 * np.cos(t), 100 + 60 * np.sin(t)] for t in np.linspace(0, 2 * np.pi, 60)]]
+    image = picture(ring, 260, 200, pen=9)
+    result = recognize_image(image, width_shy_classifier)
+    assert result.text == "0" and result.digits[0].unsure is False
