@@ -120,3 +120,25 @@ def test_scores_by_family_add_up(families):
     assert report["numbers"] == 6 and report["strokes"]["accuracy"] == pytest.approx(4 / 6)
     assert report["by_family"][families[1].id] == {"numbers": 2, "strokes": 1, "pictures": 2}
     assert report["strokes"]["worst_family"] == (0.5, families[1].id)
+
+
+@pytest.mark.slow
+def test_the_handwriting_benchmark_scores_every_validation_family(trained_store, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "handwriting.json"
+    command = [sys.executable, str(root / "bench" / "bench_handwriting.py"), "--model-uri", trained_store.model_uri,
+               "--tracking-uri", trained_store.tracking_uri, "--numbers", "2", "--sequence-cases", "5",
+               "--json", str(out)]
+    finished = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    report = json.loads(out.read_text())
+    _, validation = split_families(load_families())
+    assert sorted(report["handwriting"]["by_family"]) == sorted(f.id for f in validation)
+    assert report["handwriting"]["numbers"] == 2 * len(validation)
+    assert set(report["mnist_sequences"]) == {"ordinary", "tight"}
+    assert "pictures  whole numbers" in finished.stdout and "worst family" in finished.stdout
