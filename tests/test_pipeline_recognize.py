@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline import (UNSURE_THRESHOLD, Recognition, naive_recognize_strokes, rasterize_strokes, recognize_image,
-                      recognize_strokes, render_strokes_digit)
+                      recognize_strokes)
 from pipeline.segment import Blob
 from pipeline.split import best_split, min_piece_height
 from tests.support import TEMPLATES, place, template_classifier
