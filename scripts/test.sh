@@ -5,5 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/system-packages.sh
 export TF_CPP_MIN_LOG_LEVEL=2
+echo "==> Lint (ruff check)"
+.venv/bin/ruff check .
 echo "==> Running the test suite"
 exec .venv/bin/python -m pytest "$@"
