@@ -58,7 +58,7 @@ def test_run_logs_an_int8_serving_graph_that_reads_validation_digits_as_well(tra
 
     client, run = run_of(trained_store)
     float_accuracy, int8_accuracy = (run.data.metrics[f"val_accuracy_{kind}"] for kind in ("float", "int8"))
-    assert 0.9 < float_accuracy and int8_accuracy >= float_accuracy - max(0.001, 5 / run.data.metrics["val_size"])
+    assert 0.9 < float_accuracy and int8_accuracy >= float_accuracy - max(0.001, 5 / int(run.data.params["val_size"]))
     assert run.data.metrics["int8_log_prob_error"] <= 0.1
     path = client.download_artifacts(run.info.run_id, "serving/model-int8.onnx")
     with open(path, "rb") as handle:
