@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Job:
         """Whether the client sent it with the pen still on the canvas (a preview, soon replaced)."""
         return getattr(self.request, "pen_down", False)
 
-    @property
+    @cached_property
     def heavy(self) -> bool:
         """Whether it may cost far more than an ordinary drawing (many points, a large image)."""
         if isinstance(self.request, StrokesRequest):
