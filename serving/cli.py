@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "IP addresses always are); needed when clients reach the server by a domain name")
     serve.add_argument("--max-connections", type=int, default=256,
                        help="open websockets per worker (default 256); past it, HTTP 503 with Retry-After")
-    serve.add_argument("--max-connections-per-address", type=int, default=16,
-                       help="open websockets per client address and worker (default 16)")
+    serve.add_argument("--max-connections-per-address", type=int, default=64,
+                       help="open websockets per client address and worker (default 64)")
     serve.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE),
                        help=f"require this bearer token on every websocket (default: ${TOKEN_VARIABLE})")
     serve.add_argument("--workers", type=int, default=1,

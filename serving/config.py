@@ -85,7 +85,7 @@ class ServeConfig:
     # Open websockets per worker, in all and from one address; past them, HTTP 503 with Retry-After.
     # A connection may hold max_queue frames of up to max_message_bytes, so these bound memory too.
     max_connections: int = 256
-    max_connections_per_address: int = 16
+    max_connections_per_address: int = 64
     # Processes sharing the port through SO_REUSEPORT; each loads the model and follows the alias.
     workers: int = 1
     # When busy, a free thread takes the connection whose newest drawing waited longest; one

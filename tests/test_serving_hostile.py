@@ -22,7 +22,7 @@ from training.registry import connect as registry_client
 from training.registry import promote
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
-from abuse_attacks import heavy_strokes  # noqa: E402
+from abuse_attacks import heavy_strokes, huge_json, png_16bit, png_chunk_bomb  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +85,21 @@ def test_superseded_heavy_reading_stops_and_the_newer_drawing_is_answered(traine
     first = scenario(serve_config(trained_store, limits=WIDE), body)
     # Not stopped, the heavy drawing would have been answered (too_complex) before the newer one.
     assert (first["type"], first["id"], first["text"]) == ("result", "newer", "40")
+
+
+def test_huge_frames_and_image_bombs_are_refused_unread_or_read_cheaply(trained_store):
+    async def body(port):
+        ws = await opened(port)
+        answers = []
+        for frame in (huge_json(3), png_chunk_bomb(3), png_16bit(3)):
+            await ws.send(frame)
+            answers.append(json.loads(await ws.recv()))
+        return answers
+
+    limits = Limits(max_image_bytes=2**24, max_image_pixels=16_000_000)
+    huge, bomb, deep = scenario(serve_config(trained_store, limits=limits), body)
+    assert (huge["code"], bomb["type"], deep["code"]) == ("too_many_points", "result", "image_too_large")
+    assert "not read" in huge["message"] and "16 bits" in deep["message"]
 
 
 def test_byte_rate_limit_then_1008_for_a_client_that_keeps_on(trained_store):
