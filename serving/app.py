@@ -34,8 +34,9 @@ from serving.scheduler import OldestFirst
 logger = logging.getLogger(__name__)
 refusals = ThrottledLog(logger)
 
-# A connection whose frames keep being refused (rate limits, bad frames) is closed with 1008:
-# it may be refused this many times at once, and this many times a second after that.
+# A connection that keeps sending past its rate limits is closed with 1008: it may be refused
+# this many times at once, and this many times a second after that. Other errors do not count:
+# a client developer's malformed frames are answered, not punished.
 ABUSE_BURST = 50
 ABUSE_PER_SECOND = 2.0
 # Frames a connection may have read but not yet handled; each may be max_message_bytes long.
@@ -92,10 +93,10 @@ class App:
                 if error is None:
                     continue
                 await websocket.send(encode(error_event(error)))
-                if not abuse.allow():
-                    refusals.warning("abuse", "Closed a connection from %s with 1008: its frames kept being "
-                                     "refused (%s).", address, error.code)
-                    await websocket.close(1008, "Too many refused frames; slow down and check the errors.")
+                if error.code == ErrorCode.RATE_LIMITED and not abuse.allow():
+                    refusals.warning("abuse", "Closed a connection from %s with 1008: it kept sending past its "
+                                     "rate limits.", address)
+                    await websocket.close(1008, "Kept sending past the rate limits; slow down.")
         except ConnectionClosed:
             # A client gone without a close frame (tab killed, network lost) is routine, not a server error.
             logger.debug("Connection dropped by the client.")
