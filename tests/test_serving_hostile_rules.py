@@ -57,7 +57,7 @@ def test_frame_with_more_arrays_than_a_legal_drawing_is_refused_unread():
         parse_message(huge_json(1), LIMITS)
     assert refused.value.code == ErrorCode.TOO_MANY_POINTS and "not read" in refused.value.message
     assert time.perf_counter() - started < 0.02
-    flat = '{"type":"recognize","width":9,"height":9,"strokes":[[[1,2]]],"x":[%s]}' % ",".join(["1"] * 50_000)
+    flat = '{"type":"recognize","width":9,"height":9,"strokes":[[[1,2]]],"x":[%s]}' % ",".join(["10"] * 50_000)
     with pytest.raises(ProtocolError, match="commas"):
         parse_message(flat, LIMITS)
 
@@ -128,3 +128,9 @@ def test_png_without_ihdr_first_is_bad_image():
     with pytest.raises(ProtocolError) as refused:
         parse_message(_png_with_text_first(), LIMITS)
     assert refused.value.code == ErrorCode.BAD_IMAGE and "IHDR" in refused.value.message
+
+
+def test_small_frames_are_parsed_as_they_are_so_deep_nesting_stays_bad_json():
+    with pytest.raises(ProtocolError) as refused:
+        parse_message("[" * 3000 + "]" * 3000, Limits(max_points=100))
+    assert refused.value.code == ErrorCode.BAD_JSON
