@@ -5,7 +5,8 @@ checked out in a temporary git worktree and started beside ours; scenarios alter
 the two. Each attack kind runs its attackers for `--seconds` while the steady client draws one
 fresh digit every 50 ms and a probe pings the websocket every 20 ms (a pong is written by the
 server's event loop, so its delay is how long the loop was stalled). Peak RSS is the server's
-VmHWM, reset before each scenario. Writes bench/results/abuse.json.
+VmHWM, reset before each scenario; each attack kind starts fresh server processes. Writes
+bench/results/abuse.json.
 """
 
 from __future__ import annotations
@@ -150,8 +151,11 @@ def run(args: argparse.Namespace) -> list[dict]:
         servers = [Server("undefended", tree, args.tracking_uri, args.model),
                    Server("defended", REPO_ROOT, args.tracking_uri, args.model)]
         plan = [("none", 0)] + [(kind, count) for kind in args.kinds for count in args.attackers if count]
-        for kind, count in plan:
+        for step, (kind, count) in enumerate(plan):
             for server in servers:
+                if step and kind != plan[step - 1][0]:
+                    server.stop()  # A fresh process per attack kind: glibc keeps what the last one freed.
+                    server.start()
                 row = asyncio.run(scenario(server, kind, count, frames.get(kind, []), args.seconds))
                 row["restarted_after"] = server.settle()
                 rows.append(row)

@@ -23,8 +23,9 @@ class Limits:
     max_points: int = 20_000
     max_canvas_side: int = 4096
     max_image_pixels: int = 16_000_000
-    # What decoding one image may allocate: a 2000x2000 16-bit RGBA PNG (32 MB) at most.
-    max_image_bytes: int = 2**25
+    # What decoding one image may allocate: a 2048x2048 RGBA canvas, not a 2000x2000 16-bit RGBA
+    # PNG (32 MB): under bench_abuse.py those took the server's peak RSS past 600 MiB.
+    max_image_bytes: int = 2**24
     # Token bucket: a sustained message rate plus a burst, far above a 60 Hz pointer stream.
     max_messages_per_second: float = 120.0
     burst: int = 120
