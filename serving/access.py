@@ -16,6 +16,9 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 TOKEN_PARAMETER = "token"
 # A refused client is told to come back after this many seconds.
 RETRY_AFTER_SECONDS = 5
+# Addresses remembered as barred at most (each a few dozen bytes), so that a flood of
+# addresses cannot grow the table.
+BARRED_ADDRESSES = 65_536
 # Refusals of one kind are logged at most once per this many seconds, with a count of the rest.
 LOG_PERIOD_SECONDS = 10.0
 
@@ -106,9 +109,21 @@ class ConnectionCaps:
     def __init__(self, total: int, per_address: int) -> None:
         self.total, self.per_address = total, per_address
         self.open: Counter[str] = Counter()
+        # Addresses whose connection was closed for abuse, and until when they are refused.
+        self._barred: dict[str, float] = {}
+
+    def bar(self, address: str, seconds: float = RETRY_AFTER_SECONDS) -> None:
+        """Refuse new connections from `address` for a while: closed with 1008, it would come back at once."""
+        if len(self._barred) >= BARRED_ADDRESSES:
+            self._barred = {key: until for key, until in self._barred.items() if until > time.monotonic()}
+        if len(self._barred) < BARRED_ADDRESSES:
+            self._barred[address] = time.monotonic() + seconds
 
     def refusal(self, address: str) -> Refusal | None:
         """Why one more connection from `address` is refused (503), or None."""
+        if self._barred.get(address, 0.0) > time.monotonic():
+            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "A connection from your address kept sending past "
+                           f"its rate limits; retry in {RETRY_AFTER_SECONDS} s.")
         if sum(self.open.values()) >= self.total:
             return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, f"This server holds its {self.total} connections; "
                            f"retry in {RETRY_AFTER_SECONDS} s.")

@@ -96,6 +96,7 @@ class App:
                 if error.code == ErrorCode.RATE_LIMITED and not abuse.allow():
                     refusals.warning("abuse", "Closed a connection from %s with 1008: it kept sending past its "
                                      "rate limits.", address)
+                    self.caps.bar(address)  # Reconnecting at once would start with fresh buckets.
                     await websocket.close(1008, "Kept sending past the rate limits; slow down.")
         except ConnectionClosed:
             # A client gone without a close frame (tab killed, network lost) is routine, not a server error.

@@ -134,3 +134,11 @@ def test_small_frames_are_parsed_as_they_are_so_deep_nesting_stays_bad_json():
     with pytest.raises(ProtocolError) as refused:
         parse_message("[" * 3000 + "]" * 3000, Limits(max_points=100))
     assert refused.value.code == ErrorCode.BAD_JSON
+
+
+def test_an_address_closed_for_abuse_is_barred_for_a_while():
+    caps = ConnectionCaps(total=10, per_address=10)
+    caps.bar("a", seconds=0.2)
+    assert "kept sending" in caps.refusal("a").message and caps.refusal("b") is None
+    time.sleep(0.25)
+    assert caps.refusal("a") is None
