@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 def format_row(row: dict) -> str:
     return (f"| {row['attack']} | {row['attackers']} | {row['server']} | {row['p50_ms']} | {row['p99_ms']} | "
             f"{row['worst_ms']} | {row['loop_stall_ms']} | {row['peak_rss_mib']:.0f} | {row['answers']} / "
-            f"{row['errors']} / {row['closed']} / {row['refused']} | {row['worst_answer_s']} |")
+            f"{row['errors']} / {row['closed']} / {row['refused']} / {row['connections']} | {row['worst_answer_s']} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tracking_uri:
         parser.error("give --tracking-uri (or set MLFLOW_TRACKING_URI)")
     print("| attack | attackers | server | steady p50 ms | p99 ms | worst ms | loop stall ms | peak RSS MiB | "
-          "attackers' answers / errors / closed / refused | attackers' worst answer s |")
+          "attackers' answers / errors / closed / refused / connections held | attackers' worst answer s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     rows = run(args)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
