@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipeline.budget import CLIP_POINT, PIECE, RENDER_POINT, SPAN, Budget
 from pipeline.normalize import render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
@@ -135,8 +136,12 @@ class StrokeDrawing:
         left, top, right, bottom = self._box(self._indices(blob)[part[1] : part[2]])
         return right - left + self.pen, bottom - top + self.pen
 
-    def piece(self, blob: Blob, part: Part, size: float) -> Piece | None:
-        """One part of the blob (a group of its strokes, or the band between two x) as an MNIST digit."""
+    def piece(self, blob: Blob, part: Part, size: float, budget: Budget | None = None) -> Piece | None:
+        """One part of the blob (a group of its strokes, or the band between two x) as an MNIST digit.
+
+        The work is charged to `budget` before it is done (pipeline.budget).
+        """
+        budget = budget or Budget()
         indices = self._indices(blob)
         if part[0] == "strokes":
             chosen = indices[part[1] : part[2]]
@@ -144,8 +149,12 @@ class StrokeDrawing:
                 return None
             left, top, right, bottom = self._box(chosen)
             lines = [self.strokes[index] for index in chosen]
+            budget.charge(PIECE + RENDER_POINT * sum(len(line) for line in lines))
             return self._piece(lines, np.array([left, top]), np.array([right, bottom]))
-        parts = [cut for index in indices for cut in clip_band(self.strokes[index], part[1], part[2])]
+        # A stroke whose box lies outside the band has nothing in it: clipping costs only the strokes that reach in.
+        near = [index for index in indices if self.bounds[index][0] <= part[2] and self.bounds[index][2] >= part[1]]
+        budget.charge(PIECE + SPAN * len(indices) + CLIP_POINT * sum(len(self.strokes[index]) for index in near))
+        parts = [cut for index in near for cut in clip_band(self.strokes[index], part[1], part[2])]
         # A cut leaves bits of the neighbouring digit behind; short ones are dropped.
         parts = [cut for cut in parts if _length(cut) >= SLIVER_FRACTION * size] or parts
         if not parts:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipeline.budget import PIECE, PIXEL, Budget
 from pipeline.normalize import normalize_digit
 from pipeline.segment import Blob, find_blobs
 from pipeline.split import Lattice, Part, cut_positions, ink_profile
@@ -62,11 +63,12 @@ class ImageDrawing:
         """The width and height, in canvas pixels, of one part of the blob (the blob's height)."""
         return part[2] - part[1], blob.height
 
-    def piece(self, blob: Blob, part: Part, size: float) -> Piece | None:
-        """The blob's ink between x = part[1] and x = part[2], normalized as an MNIST digit."""
+    def piece(self, blob: Blob, part: Part, size: float, budget: Budget | None = None) -> Piece | None:
+        """The blob's ink between x = part[1] and x = part[2], normalized as an MNIST digit (charged to `budget`)."""
         _, left, right = part
         x0, x1 = max(int(np.floor(left)), int(blob.left)), min(int(np.ceil(right)), int(blob.right))
         y0, y1 = int(blob.top), int(blob.bottom)
+        (budget or Budget()).charge(PIECE + PIXEL * max(0, x1 - x0) * max(0, y1 - y0))
         inside = np.isin(self.labels[y0:y1, x0:x1], blob.labels)
         crop = np.where(inside, self.ink[y0:y1, x0:x1], 0).astype(np.uint8)
         points = cv2.findNonZero(crop)

@@ -9,6 +9,7 @@ from functools import partial
 import numpy as np
 
 from demnistify.constants import NUM_CLASSES
+from pipeline.budget import PAIR_TEST, SPAN, Budget
 from pipeline.drawing import StrokeDrawing
 from pipeline.image_drawing import ImageDrawing
 from pipeline.image import prepare_image
@@ -30,44 +31,53 @@ Reading = tuple[float, tuple[Digit, ...]]
 
 def recognize_strokes(strokes: Sequence, width: int, height: int, classify: Classifier,
                       pen_width: float | None = None, render: StrokeRenderer = render_strokes_digit,
-                      memo: ReadingMemo | None = None) -> Recognition:
+                      memo: ReadingMemo | None = None, budget: Budget | None = None) -> Recognition:
     """Read the number drawn as polylines of [x, y] canvas points on a width x height canvas.
 
     `render` turns each digit candidate's strokes into the model's input (a caller may pass
     a memoized `render_strokes_digit`); `memo` remembers blobs read before, for one model.
     Raises ValueError on a bad canvas, pen width or stroke; an empty drawing gives "".
+    The work is charged to `budget` (default: `Budget.for_points` of the drawing), which raises
+    `pipeline.budget.TooComplex` past its limit.
     """
     width, height = check_canvas(width, height)
     pen = check_pen_width(pen_width, width, height)
     polylines = check_strokes(strokes, width, height)
     if not polylines:
         return Recognition.empty()
-    return recognize_drawing(StrokeDrawing.build(polylines, pen, render), classify, memo)
+    budget = budget or Budget.for_points(sum(len(line) for line in polylines))
+    return recognize_drawing(StrokeDrawing.build(polylines, pen, render), classify, memo, budget)
 
 
-def recognize_image(image: np.ndarray | bytes, classify: Classifier) -> Recognition:
+def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Budget | None = None) -> Recognition:
     """Read the number in a picture: a gray or color array, or PNG/JPEG bytes, either ink polarity."""
     ink, mask, pen = prepare_image(image)
     if not mask.any():
         return Recognition.empty()
-    return recognize_drawing(ImageDrawing.build(ink, mask, pen), classify)
+    budget = budget or Budget.for_pixels(ink.size)
+    return recognize_drawing(ImageDrawing.build(ink, mask, pen), classify, budget=budget)
 
 
-def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo | None = None) -> Recognition:
+def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo | None = None,
+                      budget: Budget | None = None) -> Recognition:
     """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result.
 
     Each blob is read alone and, where it touches its neighbour, together with it (see
     `pipeline.split.PAIR_GAP`); each row keeps its best reading. With a `memo` (stroke
     drawings only), blobs read before with the same strokes, pen and digit size are not read
-    again.
+    again. Work that grows faster than the drawing is charged to `budget` before it is done.
     """
+    budget = budget or Budget()
     size = digit_size(list(drawing.blobs), drawing.pen)
-    blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size)
+    blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size,
+                            lambda pairs: budget.charge(PAIR_TEST * pairs))
+    # Rows are found by testing every pair of blobs, twice.
+    budget.charge(PAIR_TEST * len(blobs) ** 2)
     rows = drop_lone_marks(join_stray_rows(blobs, size), size)
     pairs = [{index: pair for index, pair in neighbour_pairs(row, size).items() if drawing.joined_lattices(pair)}
              for row in rows]
     groups = [(blob, False) for row in rows for blob in row] + [(pair, True) for row in pairs for pair in row.values()]
-    readings = _read_groups(drawing, groups, classify, size, memo)
+    readings = _read_groups(drawing, groups, classify, size, memo, budget)
     digits = []
     for line, (row, joined) in enumerate(zip(rows, pairs)):
         alone = [readings[blob.labels, False] for blob in row]
@@ -77,13 +87,13 @@ def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo 
 
 
 def _read_groups(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier, size: float,
-                 memo: ReadingMemo | None) -> dict[tuple, Reading]:
+                 memo: ReadingMemo | None, budget: Budget) -> dict[tuple, Reading]:
     # Each blob's and joined pair's reading, from the memo when it holds one.
     keys = {(blob.labels, joined): drawing.reading_key(blob, size, joined) for blob, joined in groups} \
         if memo is not None else {}
     known = {group: found for group, key in keys.items() if (found := memo.get(key)) is not None}
     fresh = _read_blobs(drawing, [(blob, joined) for blob, joined in groups if (blob.labels, joined) not in known],
-                        classify, size)
+                        classify, size, budget)
     for group, reading in fresh.items():
         if group in keys:
             memo.put(keys[group], reading)
@@ -91,15 +101,17 @@ def _read_groups(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Cl
 
 
 def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier,
-                size: float) -> dict[tuple, Reading]:
+                size: float, budget: Budget) -> dict[tuple, Reading]:
     # Each group's digits, left to right, and their score. Every candidate piece of every group
     # is classified in one call, and a piece that several groups share only once.
     lattices = {(blob.labels, joined): drawing.joined_lattices(blob) if joined else drawing.lattices(blob, size)
                 for blob, joined in groups}
+    # Listing a lattice's candidates and searching its splits both take every span of its atoms.
+    budget.charge(sum(_lattice_work(lattice) for found in lattices.values() for lattice in found))
     parts = {(blob.labels, joined): {part: drawing.part_key(blob, part) for part in
                                      _candidate_parts(drawing, blob, lattices[blob.labels, joined], size, joined)}
              for blob, joined in groups}
-    pieces = _unique_pieces(drawing, groups, parts, size)
+    pieces = _unique_pieces(drawing, groups, parts, size, budget)
     found = [key for key, piece in pieces.items() if piece is not None]
     probabilities = dict(zip(found, _classify(classify, [pieces[key] for key in found])))
 
@@ -116,14 +128,22 @@ def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Cla
     return readings
 
 
-def _unique_pieces(drawing: Drawing, groups: list[tuple[Blob, bool]], parts: dict, size: float) -> dict:
+def _unique_pieces(drawing: Drawing, groups: list[tuple[Blob, bool]], parts: dict, size: float,
+                   budget: Budget) -> dict:
     # A blob and the pairs it is in share most parts: each piece is cut and rendered once.
     pieces = {}
     for blob, joined in groups:
         for part, key in parts[blob.labels, joined].items():
             if key not in pieces:
-                pieces[key] = drawing.piece(blob, part, size)
+                pieces[key] = drawing.piece(blob, part, size, budget)
     return pieces
+
+
+def _lattice_work(lattice: Lattice) -> float:
+    # Spans of n atoms: n^2 / 2. A span of strokes is measured over its strokes and extended from
+    # every reading ending where it starts (about n / 3 on average); a band, in constant time.
+    atoms = len(lattice[1]) - 1
+    return SPAN * atoms * atoms * ((atoms + 3) / 3 if lattice[0] == "strokes" else 1)
 
 
 def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, joined: bool) -> set[Part]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -121,10 +122,15 @@ def drop_specks(blobs: list[Blob], size: float, pen: float) -> list[Blob]:
     return [blob for blob in blobs if blob.extent >= limit]
 
 
-def merge_fragments(blobs: list[Blob], size: float) -> list[Blob]:
-    """Merge pieces of one digit (a detached bar, a two-stroke 4, a broken stroke) into one blob."""
+def merge_fragments(blobs: list[Blob], size: float, charge: Callable[[int], None] | None = None) -> list[Blob]:
+    """Merge pieces of one digit (a detached bar, a two-stroke 4, a broken stroke) into one blob.
+
+    Each pass tests every pair; `charge`, when given, is told how many before each pass.
+    """
     blobs = list(blobs)
     while True:
+        if charge is not None:
+            charge(len(blobs) * (len(blobs) - 1) // 2)
         pair = _best_merge(blobs, size)
         if pair is None:
             return blobs

@@ -23,7 +23,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from serving.access import check_upgrade
+from serving.access import (RETRY_AFTER_SECONDS, ConnectionCaps, Refusal, ThrottledLog, check_upgrade,
+                            full_health_allowed, host_allowed)
 from serving.config import ServeConfig
 from serving.live import Job, LatestSlot, TokenBucket, run_jobs
 from serving.model_store import ModelStore, ServedModel, ServeError
@@ -31,6 +32,17 @@ from serving.protocol import ErrorCode, ProtocolError, encode, error_event, hell
 from serving.scheduler import OldestFirst
 
 logger = logging.getLogger(__name__)
+refusals = ThrottledLog(logger)
+
+# A connection that keeps sending past its rate limits is closed with 1008: it may be refused
+# this many times at once, and this many times a second after that. Other errors do not count:
+# a client developer's malformed frames are answered, not punished.
+ABUSE_BURST = 50
+ABUSE_PER_SECOND = 2.0
+# Frames a connection may have read but not yet handled; each may be max_message_bytes long.
+MAX_QUEUED_FRAMES = 4
+# A quarter of the recognition threads (at least one) may read heavy drawings at once.
+HEAVY_SHARE = 0.25
 
 REGISTRY_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 PLACEHOLDER_PAGE = (b"<!doctype html><meta charset=utf-8><title>deMNISTify</title><p>deMNISTify is serving. "
@@ -59,33 +71,49 @@ class App:
 
     def __init__(self, config: ServeConfig, store: ModelStore, executor: ThreadPoolExecutor) -> None:
         self.config, self.store = config, store
-        self.scheduler = OldestFirst(executor, config.patience_seconds, config.preview_patience_seconds)
+        heavy_lanes = max(1, int(HEAVY_SHARE * config.threads_per_worker))
+        self.scheduler = OldestFirst(executor, config.patience_seconds, config.preview_patience_seconds, heavy_lanes)
+        self.caps = ConnectionCaps(config.max_connections, config.max_connections_per_address)
         self.server: Server | None = None
         self.started = time.monotonic()
 
     async def handler(self, websocket: ServerConnection) -> None:
         """One connection: hello, then read frames into the latest-drawing slot until it closes."""
-        limits = self.config.limits
-        slot, bucket = LatestSlot(), TokenBucket(limits.max_messages_per_second, limits.burst)
+        limits, address = self.config.limits, _address(websocket)
+        self.caps.opened(address)
+        slot = LatestSlot()
+        buckets = (TokenBucket(limits.max_messages_per_second, limits.burst),
+                   TokenBucket(limits.max_bytes_per_second, limits.byte_burst))
+        abuse = TokenBucket(ABUSE_PER_SECOND, ABUSE_BURST)
         worker = asyncio.create_task(run_jobs(slot, self.store, self.scheduler, websocket.send))
         try:
             await websocket.send(encode(hello_event(self.store.current.ref, limits)))
             async for message in websocket:
-                error = self._receive(message, slot, bucket)
-                if error is not None:
-                    await websocket.send(encode(error_event(error)))
+                error = self._receive(message, slot, buckets)
+                if error is None:
+                    continue
+                await websocket.send(encode(error_event(error)))
+                if error.code == ErrorCode.RATE_LIMITED and not abuse.allow():
+                    refusals.warning("abuse", "Closed a connection from %s with 1008: it kept sending past its "
+                                     "rate limits.", address)
+                    self.caps.bar(address)  # Reconnecting at once would start with fresh buckets.
+                    await websocket.close(1008, "Kept sending past the rate limits; slow down.")
         except ConnectionClosed:
             # A client gone without a close frame (tab killed, network lost) is routine, not a server error.
             logger.debug("Connection dropped by the client.")
         finally:
+            self.caps.closed(address)
             worker.cancel()
             # The worker ends with ConnectionClosed when the client left mid-send; that is expected.
             await asyncio.gather(worker, return_exceptions=True)
 
-    def _receive(self, message: str | bytes, slot: LatestSlot, bucket: TokenBucket) -> ProtocolError | None:
-        if not bucket.allow():
-            return ProtocolError(ErrorCode.RATE_LIMITED, f"More than {self.config.limits.max_messages_per_second:g} "
-                                 "messages per second; this one was dropped. Send at most one per frame.")
+    def _receive(self, message: str | bytes, slot: LatestSlot,
+                 buckets: tuple[TokenBucket, TokenBucket]) -> ProtocolError | None:
+        limits = self.config.limits
+        if not buckets[0].allow() or not buckets[1].allow(len(message)):
+            return ProtocolError(ErrorCode.RATE_LIMITED, f"More than {limits.max_messages_per_second:g} messages "
+                                 f"or {limits.max_bytes_per_second} bytes per second; this one was dropped. "
+                                 "Send at most one per frame.")
         try:
             job = Job(parse_message(message, self.config.limits))
         except ProtocolError as error:
@@ -99,24 +127,30 @@ class App:
         if self.server is not None:
             broadcast(self.server.connections, encode(model_event(model.ref)))
 
-    def health(self) -> dict:
-        """The /healthz document."""
+    def health(self, full: bool = True) -> dict:
+        """The /healthz document; without `full`, only whether the server is ok or degraded."""
+        if not full:
+            return {"status": self.store.health()["status"]}
         connections = len(self.server.connections) if self.server is not None else 0
         # pid tells workers sharing a port apart; tasks lets a soak test see that none leak.
         return {**self.store.health(), "uptime_s": round(time.monotonic() - self.started, 1),
                 "connections": connections, "pid": os.getpid(), "tasks": len(asyncio.all_tasks())}
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Let websocket upgrades through (any path); answer plain HTTP GETs."""
+        """Let websocket upgrades through (any path) unless refused; answer plain HTTP GETs."""
+        host = request.headers.get("Host")
+        if not host_allowed(host, self.config.host, self.config.allowed_hosts):
+            return self._refuse(connection, "host", Refusal(http.HTTPStatus.MISDIRECTED_REQUEST, (
+                f"This server does not answer to the name {host!r}; use its address, or start it with "
+                "--allow-host NAME.")))
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            refusal = check_upgrade(request.path, request.headers, self.config.allowed_origins, self.config.token)
-            if refusal is not None:
-                logger.warning("Refused a websocket from %s: %s", connection.remote_address, refusal.message)
-                return http_response(refusal.status, (refusal.message + "\n").encode(), "text/plain; charset=utf-8")
-            return None
+            refusal = check_upgrade(request.path, request.headers, self.config.allowed_origins, self.config.token) \
+                or self.caps.refusal(_address(connection))
+            return None if refusal is None else self._refuse(connection, "websocket", refusal)
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
-            body = json.dumps(self.health()).encode()
+            full = full_health_allowed(request.path, request.headers, self.config.token, connection.remote_address)
+            body = json.dumps(self.health(full)).encode()
             return http_response(http.HTTPStatus.OK, body, "application/json")
         if path in ("/", "/index.html"):
             page = self.config.static_dir / "index.html"
@@ -126,6 +160,13 @@ class App:
             return self._static(path.removeprefix("/static/"))
         return not_found(path)
 
+    def _refuse(self, connection: ServerConnection, kind: str, refusal: Refusal) -> Response:
+        refusals.warning(kind, "Refused a %s request from %s: %s", kind, connection.remote_address, refusal.message)
+        response = http_response(refusal.status, (refusal.message + "\n").encode(), "text/plain; charset=utf-8")
+        if refusal.status == http.HTTPStatus.SERVICE_UNAVAILABLE:
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     def _static(self, name: str) -> Response:
         root = self.config.static_dir.resolve()
         target = (root / name).resolve()
@@ -133,6 +174,12 @@ class App:
         if not name or not target.is_relative_to(root) or not target.is_file():
             return not_found(f"/static/{name}")
         return http_response(http.HTTPStatus.OK, target.read_bytes(), content_type(target.name))
+
+
+def _address(connection: ServerConnection) -> str:
+    # The client's IP address (a closed socket has none left to name).
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "?"
 
 
 def content_type(name: str) -> str:
@@ -170,7 +217,8 @@ async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
         app = App(config, store, executor)
         # No compression: frames are small and deflate would cost CPU that recognition needs.
         async with websockets_serve(app.handler, config.host, config.port, process_request=app.process_request,
-                                    max_size=config.limits.max_message_bytes, compression=None,
+                                    max_size=config.limits.max_message_bytes, max_queue=MAX_QUEUED_FRAMES,
+                                    compression=None,
                                     reuse_port=config.workers > 1) as server:
             app.server = server
             poller = asyncio.create_task(store.poll_forever(config.poll_seconds, registry_executor, app.on_swap))

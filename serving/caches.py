@@ -1,11 +1,14 @@
 """Caches that spare a live drawing's repeated work: blob readings, rendered candidates, classified digits.
 
 A live client resends its whole drawing on every stroke, so most of its digits are unchanged
-from one message to the next; both caches are bounded LRUs keyed by exact bytes.
+from one message to the next; the caches are LRUs bounded by entries and by bytes, keyed by a
+digest of the exact bytes a value depends on, holding copies that share no memory with a request.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -17,19 +20,43 @@ from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
 
 
-class BoundedLru:
-    """A thread-safe LRU mapping of bytes to values, holding at most `size` entries.
+# Each cache of each served model holds at most this many bytes of values, besides its entry cap.
+CACHE_BYTES = 2**25
+# What an entry costs beyond its value: the 16-byte digest, the dict slot and the LRU links.
+ENTRY_OVERHEAD = 200
+# A remembered reading's digits each hold a label, scores, a box and candidates as Python objects.
+DIGIT_BYTES = 600
 
-    Also the pipeline's `ReadingMemo`: how each blob of a drawing was read.
+
+def digest(key: bytes) -> bytes:
+    """The 16-byte digest a cache keeps instead of the key (a drawing's stroke bytes may be 300 KB)."""
+    return hashlib.blake2b(key, digest_size=16).digest()
+
+
+def value_bytes(value: Any) -> int:
+    """About how many bytes a cached value holds: an array's buffer, a reading's digits."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes + ENTRY_OVERHEAD
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], tuple):
+        return DIGIT_BYTES * len(value[1]) + ENTRY_OVERHEAD
+    return sys.getsizeof(value) + ENTRY_OVERHEAD
+
+
+class BoundedLru:
+    """A thread-safe LRU mapping of bytes to values, holding at most `size` entries and `max_bytes` of them.
+
+    Keys are kept as digests. Also the pipeline's `ReadingMemo`: how each blob of a drawing was read.
     """
 
-    def __init__(self, size: int) -> None:
-        self._size, self._entries = size, OrderedDict()
+    def __init__(self, size: int, max_bytes: int = CACHE_BYTES) -> None:
+        self._size, self._max_bytes, self._entries = size, max_bytes, OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        self.bytes = 0
 
     def get(self, key: bytes) -> Any | None:
         """The value stored under `key` (now the most recently used), or None."""
+        key = digest(key)
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -37,14 +64,19 @@ class BoundedLru:
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return found
+            return found[0]
 
     def put(self, key: bytes, value: Any) -> None:
-        """Store `value`, evicting the least recently used entries beyond the size."""
+        """Store `value`, evicting the least recently used entries beyond the size and the bytes."""
+        key, size = digest(key), value_bytes(value)
+        if size > self._max_bytes:
+            return
         with self._lock:
-            self._entries[key] = value
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            previous = self._entries.pop(key, None)
+            self.bytes += size - (previous[1] if previous else 0)
+            self._entries[key] = (value, size)
+            while len(self._entries) > self._size or self.bytes > self._max_bytes:
+                self.bytes -= self._entries.popitem(last=False)[1][1]
 
 
 class DigitCache:
@@ -71,7 +103,8 @@ class DigitCache:
             fresh = np.asarray(self._classify(batch[missing]), dtype=np.float32)
             out[missing] = fresh
             for index, row in zip(missing, fresh):
-                self.entries.put(keys[index], row)
+                # A copy: a row of `fresh` would keep the whole batch alive.
+                self.entries.put(keys[index], row.copy())
         return out
 
 
@@ -89,7 +122,7 @@ class RenderCache:
         key = _strokes_key(strokes, box)
         image = self.entries.get(key)
         if image is None:
-            image = self._render(strokes, box)
+            image = np.array(self._render(strokes, box), copy=True)
             # Shared by later drawings, so nobody may change it in place.
             image.flags.writeable = False
             self.entries.put(key, image)

@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="also accept websockets from pages at ORIGIN (scheme://host[:port]; '*' for any); "
                             "this server's own page and localhost are always accepted")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also accept requests whose Host header names NAME (the bound host, localhost and "
+                            "IP addresses always are); needed when clients reach the server by a domain name")
+    serve.add_argument("--max-connections", type=int, default=256,
+                       help="open websockets per worker (default 256); past it, HTTP 503 with Retry-After")
+    serve.add_argument("--max-connections-per-address", type=int, default=64,
+                       help="open websockets per client address and worker (default 64)")
     serve.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE),
                        help=f"require this bearer token on every websocket (default: ${TOKEN_VARIABLE})")
     serve.add_argument("--workers", type=int, default=1,
@@ -59,6 +66,8 @@ def run_serve(arguments: argparse.Namespace) -> int:
                              tracking_uri=arguments.tracking_uri, poll_seconds=arguments.poll_seconds,
                              cache_size=arguments.cache_size, inference=arguments.inference,
                              allowed_origins=tuple(arguments.allow_origin), token=arguments.token or None,
+                             allowed_hosts=tuple(arguments.allow_host), max_connections=arguments.max_connections,
+                             max_connections_per_address=arguments.max_connections_per_address,
                              workers=arguments.workers, patience_seconds=arguments.patience_seconds,
                              preview_patience_seconds=arguments.preview_patience_seconds, **overrides)
     except ValueError as error:

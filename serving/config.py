@@ -23,9 +23,16 @@ class Limits:
     max_points: int = 20_000
     max_canvas_side: int = 4096
     max_image_pixels: int = 16_000_000
+    # What decoding one image may allocate: a 2048x2048 RGBA canvas, not a 2000x2000 16-bit RGBA
+    # PNG (32 MB): under bench_abuse.py those took the server's peak RSS past 600 MiB.
+    max_image_bytes: int = 2**24
     # Token bucket: a sustained message rate plus a burst, far above a 60 Hz pointer stream.
     max_messages_per_second: float = 120.0
     burst: int = 120
+    # A second bucket counts bytes: a 60 Hz stream of 2,000-point drawings is about 2 MB/s, and the
+    # event loop reads a legal 2 MiB frame in about 10 ms (docs/design.md, "Hostile input").
+    max_bytes_per_second: int = 2**22
+    byte_burst: int = 2**23
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -73,6 +80,13 @@ class ServeConfig:
     allowed_origins: tuple[str, ...] = ()
     # When set, every websocket must present it (Authorization: Bearer, or ?token=).
     token: str | None = None
+    # Host names (besides the bound host, localhost and IP addresses) that requests may name in
+    # their Host header; any other name is refused, so a DNS-rebound name cannot reach the server.
+    allowed_hosts: tuple[str, ...] = ()
+    # Open websockets per worker, in all and from one address; past them, HTTP 503 with Retry-After.
+    # A connection may hold max_queue frames of up to max_message_bytes, so these bound memory too.
+    max_connections: int = 256
+    max_connections_per_address: int = 64
     # Processes sharing the port through SO_REUSEPORT; each loads the model and follows the alias.
     workers: int = 1
     # When busy, a free thread takes the connection whose newest drawing waited longest; one
@@ -97,6 +111,8 @@ class ServeConfig:
             raise ValueError(f"port must be in 0..65535, got {self.port}.")
         if self.poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be positive, got {self.poll_seconds}.")
+        if min(self.max_connections, self.max_connections_per_address) < 1:
+            raise ValueError("max_connections and max_connections_per_address must be >= 1.")
         if min(self.threads, self.tf_threads, self.model_threads, self.cache_size) < 0:
             raise ValueError("threads, tf_threads and model_threads must be >= 0 (0: automatic) and "
                              "cache_size >= 0.")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import Classifier, Digit, Recognition, recognize_image
+from pipeline.budget import Budget
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def recognize_file(path: str | Path, classify: Classifier) -> FileResult:
     except OSError as error:
         return FileResult(name, error=f"cannot read the file: {error.strerror or error}")
     try:
-        return FileResult(name, recognition=recognize_image(data, classify))
+        # The user's own files on their own machine: no work budget (the server's protects others).
+        return FileResult(name, recognition=recognize_image(data, classify, Budget()))
     except ValueError as error:
         # The pipeline says what is wrong (not an image, too large, odd channels).
         return FileResult(name, error=f"not a usable image: {error}")

@@ -8,17 +8,27 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 
 import numpy as np
 
 from pipeline import normalize_digit, recognize_image, recognize_strokes
+from pipeline.budget import Budget, Superseded, TooComplex
 from serving.model_store import ModelStore, ServedModel
 from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest,
                               encode, error_event, result_event)
 from serving.scheduler import OldestFirst, Pending
 
 logger = logging.getLogger(__name__)
+
+# Drawings of more points, and images decoding to more bytes, are heavy: at most
+# `serving.scheduler.HEAVY_SHARE` of the recognition threads read them at once, so ordinary
+# drawings always find a thread. Ten digits drawn live hold about 400 points.
+HEAVY_POINTS = 2_000
+HEAVY_IMAGE_BYTES = 2**22
+# A reading is stopped once a newer drawing of its connection waits and it has spent this many
+# work units (pipeline.budget): cheaper ones finish, so a client drawing fast still sees answers.
+SUPERSEDE_GRACE = 20_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,13 @@ class Job:
     def pen_down(self) -> bool:
         """Whether the client sent it with the pen still on the canvas (a preview, soon replaced)."""
         return getattr(self.request, "pen_down", False)
+
+    @cached_property
+    def heavy(self) -> bool:
+        """Whether it may cost far more than an ordinary drawing (many points, a large image)."""
+        if isinstance(self.request, StrokesRequest):
+            return sum(len(stroke) for stroke in self.request.strokes) > HEAVY_POINTS
+        return isinstance(self.request, ImageRequest) and self.request.decoded_bytes > HEAVY_IMAGE_BYTES
 
 
 class LatestSlot:
@@ -66,7 +83,8 @@ class LatestSlot:
     def pending_since(self) -> Pending | None:
         """When the first unanswered drawing and the newest arrived, and the newest's pen; None if none waits."""
         with self._lock:
-            return None if self._job is None else Pending(self._first, self._job.received, self._job.pen_down)
+            job = self._job
+            return None if job is None else Pending(self._first, job.received, job.pen_down, job.heavy)
 
     def take(self) -> Job | None:
         """Take the pending job, if any (any thread)."""
@@ -76,25 +94,28 @@ class LatestSlot:
 
 
 class TokenBucket:
-    """Message rate limit: `rate` tokens per second, at most `burst` saved up."""
+    """Rate limit: `rate` tokens per second, at most `burst` saved up (one per message, or one per byte)."""
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, float(burst)
         self._tokens, self._last = float(burst), time.monotonic()
 
-    def allow(self) -> bool:
-        """Take a token if one is left."""
+    def allow(self, cost: float = 1.0) -> bool:
+        """Take `cost` tokens if that many are left."""
         now = time.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        if self._tokens < 1:
+        if self._tokens < cost:
             return False
-        self._tokens -= 1
+        self._tokens -= cost
         return True
 
 
-def execute(job: Job, model: ServedModel) -> str:
-    """Recognize one drawing with `model` (blocking, CPU-bound) and return the reply frame."""
+def execute(job: Job, model: ServedModel, budget: Budget | None = None) -> str:
+    """Recognize one drawing with `model` (blocking, CPU-bound) and return the reply frame.
+
+    Raises pipeline.budget.Superseded when `budget` says the answer is no longer wanted.
+    """
     request = job.request
     if isinstance(request, MatrixRequest):
         # The original client expects the bare digit as plain text; a blank matrix gets empty
@@ -104,9 +125,12 @@ def execute(job: Job, model: ServedModel) -> str:
     try:
         if isinstance(request, StrokesRequest):
             recognition = recognize_strokes(request.strokes, request.width, request.height, model.classify,
-                                            pen_width=request.pen_width, render=model.render, memo=model.readings)
+                                            pen_width=request.pen_width, render=model.render, memo=model.readings,
+                                            budget=budget)
         else:
-            recognition = recognize_image(request.data, model.classify)
+            recognition = recognize_image(request.data, model.classify, budget)
+    except TooComplex as error:
+        raise ProtocolError(ErrorCode.TOO_COMPLEX, str(error), request.id) from None
     except ValueError as error:
         code = ErrorCode.BAD_IMAGE if isinstance(request, ImageRequest) else ErrorCode.INVALID_FIELD
         raise ProtocolError(code, str(error), request.id) from None
@@ -119,8 +143,12 @@ def run_newest(slot: LatestSlot, store: ModelStore) -> str | None:
     job = slot.take()
     if job is None:
         return None  # A newer wake-up already took it.
+    # Any drawing waiting in the slot now is newer than this one.
+    budget = _budget(job, lambda: slot.pending_since() is not None)
     try:
-        return execute(job, store.current)
+        return execute(job, store.current, budget)
+    except Superseded:
+        return None  # The connection's newer drawing is next.
     except ProtocolError as error:
         return encode(error_event(error))
     except Exception:  # noqa: BLE001 - one bad drawing must not end the connection.
@@ -128,6 +156,13 @@ def run_newest(slot: LatestSlot, store: ModelStore) -> str | None:
         error = ProtocolError(ErrorCode.INTERNAL, "The server failed to recognize this drawing; it was logged. "
                               "Try again.", getattr(job.request, "id", None))
         return encode(error_event(error))
+
+
+def _budget(job: Job, superseded: Callable[[], bool]) -> Budget | None:
+    request = job.request
+    if isinstance(request, StrokesRequest):
+        return Budget.for_points(sum(len(stroke) for stroke in request.strokes), superseded, SUPERSEDE_GRACE)
+    return None  # Pictures get the pipeline's budget for their pixels.
 
 
 async def run_jobs(slot: LatestSlot, store: ModelStore, scheduler: OldestFirst,

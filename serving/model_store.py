@@ -6,6 +6,7 @@ import asyncio
 import gc
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from training.registry import (ModelRef, RegistryError, connect, get_alias, load
                                parse_model_uri, resolve)
 
 logger = logging.getLogger(__name__)
+
+# After a failed poll or load, the next try waits twice as long as the one before (from the poll
+# interval), up to this long: a registry that is down is not hammered, and comes back within a minute.
+MAX_BACKOFF_SECONDS = 60.0
 
 
 class ServeError(RuntimeError):
@@ -137,7 +142,11 @@ class ModelStore:
         self._client = connect(tracking_uri)
         self.current: ServedModel | None = None
         self.error: str | None = None
-        self._failed_version: str | None = None
+        # Polls in a row that could not read the alias: each doubles the wait before the next one.
+        self.failures = 0
+        # A version that failed to load, how often in a row, and when it is loaded again.
+        self._failed: tuple[str, int, float] | None = None
+        self._poll_seconds = 1.0
 
     def load_initial(self) -> ServedModel:
         """Resolve the URI and load that version (blocking); ServeError says what to do if it fails."""
@@ -154,12 +163,27 @@ class ModelStore:
         return self.current
 
     async def poll_forever(self, seconds: float, executor: Executor, on_swap: Callable[[ServedModel], None]) -> None:
-        """Check the alias every `seconds` until cancelled; pinned versions are never polled."""
+        """Check the alias every `seconds` until cancelled, backing off after failures; pinned versions are never polled.
+
+        No exception ends it: each is reported (/healthz says degraded) and the poll is tried again.
+        """
+        self._poll_seconds = seconds
         while self.alias is not None:
-            await asyncio.sleep(seconds)
-            swapped = await self.poll_once(executor)
-            if swapped is not None:
-                on_swap(swapped)
+            await asyncio.sleep(self.backoff(self.failures))
+            try:
+                swapped = await self.poll_once(executor)
+                if swapped is not None:
+                    on_swap(swapped)
+            except Exception as error:  # noqa: BLE001 - whatever failed, the next poll may succeed.
+                logger.exception("Following %s@%s failed", self.name, self.alias)
+                self._fail(f"Following {self.name}@{self.alias} failed ({type(error).__name__}: {error}); still "
+                           f"serving version {self.current.ref.version}, retrying.")
+                self.failures += 1
+
+    def backoff(self, failures: int) -> float:
+        """How long to wait after `failures` failures in a row: the poll interval, doubled for each, at most a minute."""
+        seconds = self._poll_seconds
+        return min(seconds * 2 ** min(failures, 16), max(seconds, MAX_BACKOFF_SECONDS))
 
     async def poll_once(self, executor: Executor) -> ServedModel | None:
         """Look at the alias once; load and return a new version if it moved (None otherwise)."""
@@ -167,15 +191,17 @@ class ModelStore:
         try:
             ref = await loop.run_in_executor(executor, get_alias, self._client, self.name, self.alias)
         except RegistryError as error:
+            self.failures += 1
             return self._fail(f"Registry unreachable, still serving version {self.current.ref.version}: {error}")
+        self.failures = 0
         if ref is None:
             return self._fail(f"{self.name}@{self.alias} no longer exists; still serving "
                               f"version {self.current.ref.version}.")
         if ref.version == self.current.ref.version:
-            self.error = self._failed_version = None
+            self.error = self._failed = None
             return None
-        if ref.version == self._failed_version:
-            return None  # Already reported; retried once the alias moves again.
+        if self._failed is not None and self._failed[0] == ref.version and time.monotonic() < self._failed[2]:
+            return None  # Failed to load; tried again after its backoff.
         return await self._swap(ref, executor)
 
     async def _swap(self, ref: ModelRef, executor: Executor) -> ServedModel | None:
@@ -184,12 +210,13 @@ class ModelStore:
         try:
             model = await loop.run_in_executor(executor, load_served_model, ref, self.tracking_uri,
                                                *self._load_options)
-        except RegistryError as error:
-            self._failed_version = ref.version
+        except Exception as error:  # noqa: BLE001 - a transient failure of any kind is retried.
+            times = self._failed[1] + 1 if self._failed is not None and self._failed[0] == ref.version else 1
+            self._failed = (ref.version, times, time.monotonic() + self.backoff(times))
             return self._fail(f"Version {ref.version} failed to load; still serving version "
-                              f"{self.current.ref.version}: {error}")
+                              f"{self.current.ref.version} and retrying with backoff: {error}")
         # One assignment: requests already running finish on the model they started with.
-        self.current, self.error, self._failed_version = model, None, None
+        self.current, self.error, self._failed = model, None, None
         await loop.run_in_executor(executor, freeze_heap)
         logger.info("Now serving %s version %s.", ref.name, ref.version)
         return model

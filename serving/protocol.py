@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import math
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
@@ -17,6 +15,7 @@ import orjson
 from demnistify.constants import IMAGE_SIZE, PROTOCOL_VERSION
 from pipeline.types import Digit, Recognition
 from serving.config import Limits
+from serving.image_header import HeaderError, read_header
 
 MAX_ID_LENGTH = 128
 # Text frames are read by orjson in a fifth of json's time; the event loop reads every frame,
@@ -25,6 +24,13 @@ MAX_ID_LENGTH = 128
 # it refuses, are read by json: every frame parses to exactly what json makes of it.
 LONG_NUMBER = "0" * 19
 _DIGITS_TO_ZERO = str.maketrans("123456789", "0" * 9)
+# A drawing within the limits holds at most max_points + max_strokes arrays and two values per
+# point; a frame holding many more is refused before it is parsed (parsing a 2 MiB frame of tiny
+# arrays held the event loop for 200 ms). The slack covers the other fields and a legacy 28x28 matrix.
+# Frames up to COUNTED_FROM_BYTES parse within a couple of milliseconds whatever they hold, and
+# are parsed as they are (too deep a nesting stays `bad_json`).
+FIELD_SLACK = 64 + IMAGE_SIZE * (IMAGE_SIZE + 1)
+COUNTED_FROM_BYTES = 2**16
 
 
 class ErrorCode(StrEnum):
@@ -39,6 +45,7 @@ class ErrorCode(StrEnum):
     IMAGE_TOO_LARGE = "image_too_large"
     BAD_IMAGE = "bad_image"
     RATE_LIMITED = "rate_limited"
+    TOO_COMPLEX = "too_complex"
     INTERNAL = "internal"
 
 
@@ -69,6 +76,8 @@ class ImageRequest:
 
     id: int | str | None
     data: bytes
+    # What decoding it allocates, read from its header (follows from `data`).
+    decoded_bytes: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,8 @@ Request = StrokesRequest | ImageRequest | MatrixRequest
 def parse_message(message: str | bytes, limits: Limits) -> Request:
     """Turn one websocket frame into a request, or raise ProtocolError saying what to fix."""
     if isinstance(message, (bytes, bytearray, memoryview)):
-        return ImageRequest(None, check_image(bytes(message), limits, None))
+        return image_request(bytes(message), limits, None)
+    check_frame_size(message, limits)
     try:
         data = _json_value(message)
     except (ValueError, RecursionError) as error:
@@ -99,6 +109,19 @@ def parse_message(message: str | bytes, limits: Limits) -> Request:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}: the server accepts "
                             "\"recognize\" (see PROTOCOL.md).", request_id)
     return _recognize(data, request_id, limits)
+
+
+def check_frame_size(text: str, limits: Limits) -> None:
+    """Refuse a large text frame holding more arrays or values than any drawing within the limits (counted, not parsed)."""
+    if len(text) <= COUNTED_FROM_BYTES:
+        return
+    arrays = text.count("[") + text.count("{")
+    values = text.count(",")
+    if arrays > limits.max_points + limits.max_strokes + FIELD_SLACK \
+            or values > 2 * limits.max_points + limits.max_strokes + FIELD_SLACK:
+        raise ProtocolError(ErrorCode.TOO_MANY_POINTS, f"This frame holds {arrays} arrays and {values} commas, more "
+                            f"than any drawing of at most {limits.max_points} points and {limits.max_strokes} "
+                            "strokes; it was not read.")
 
 
 def _json_value(text: str):
@@ -125,7 +148,7 @@ def _recognize(data: dict, request_id, limits: Limits) -> Request:
         raise ProtocolError(ErrorCode.INVALID_FIELD, "A recognize message needs exactly one of \"strokes\" "
                             "(with width and height) or \"image\" (base64 PNG/JPEG).", request_id)
     if has_image:
-        return ImageRequest(request_id, check_image(_base64(data["image"], request_id), limits, request_id))
+        return image_request(_base64(data["image"], request_id), limits, request_id)
     width = _canvas_side(data, "width", request_id, limits)
     height = _canvas_side(data, "height", request_id, limits)
     pen_width = data.get("pen_width")
@@ -183,23 +206,22 @@ def _base64(text, request_id) -> bytes:
         raise ProtocolError(ErrorCode.BAD_IMAGE, f"\"image\" is not valid base64: {error}.", request_id) from None
 
 
-def check_image(data: bytes, limits: Limits, request_id) -> bytes:
-    """Check an image's size from its header alone (no decoding), so large images cost nothing."""
-    from PIL import Image
-
+def image_request(data: bytes, limits: Limits, request_id) -> ImageRequest:
+    """Check an image's size from its header alone (no decoding, constant time), so large images cost nothing."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            width, height = Image.open(io.BytesIO(data)).size
-    except Image.DecompressionBombError:
-        width = height = limits.max_image_pixels + 1
-    except Exception as error:  # noqa: BLE001 - Pillow raises many kinds on bad bytes.
+        header = read_header(data)
+    except HeaderError as error:
         raise ProtocolError(ErrorCode.BAD_IMAGE, f"The {len(data)} image bytes are not a PNG or JPEG image "
-                            f"({type(error).__name__}).", request_id) from None
-    if width * height > limits.max_image_pixels:
+                            f"({error}).", request_id) from None
+    if header.pixels > limits.max_image_pixels:
         raise ProtocolError(ErrorCode.IMAGE_TOO_LARGE, f"Images may hold at most {limits.max_image_pixels} "
-                            f"pixels, got {width}x{height}; scale it down.", request_id)
-    return data
+                            f"pixels, got {header.width}x{header.height}; scale it down.", request_id)
+    if header.decoded_bytes > limits.max_image_bytes:
+        raise ProtocolError(ErrorCode.IMAGE_TOO_LARGE, f"Images may decode to at most {limits.max_image_bytes} "
+                            f"bytes, this {header.width}x{header.height} one to {header.decoded_bytes} "
+                            f"({header.channels} channels of {8 * header.sample_bytes} bits); send 8-bit "
+                            "gray or a smaller image.", request_id)
+    return ImageRequest(request_id, data, header.decoded_bytes)
 
 
 def _legacy_matrix(data: list) -> np.ndarray:

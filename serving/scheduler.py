@@ -11,6 +11,9 @@ client still sees results while it draws.
 A client that says its pen is still on the canvas (`"pen_down": true`) needs no guessing: that
 drawing is a preview, sure to be replaced, and waits up to `preview_patience` longer than first
 come, first served would make it, so every drawing whose pen was lifted goes ahead of it.
+
+A heavy drawing (many points, a large image) also waits for one of `heavy_lanes`: however many
+clients send heavy drawings, the other threads stay free for ordinary ones.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Pending(NamedTuple):
     first: float
     newest: float
     pen_down: bool = False
+    # A heavy drawing waits for a heavy lane (HEAVY_SHARE) as well as a thread.
+    heavy: bool = False
 
 
 class Waiting(Protocol):
@@ -52,6 +57,8 @@ class _Entry:
     loop: asyncio.AbstractEventLoop = field(compare=False)
     # Set when the slot was moved forward: a fresh entry stands in for this one.
     replaced: bool = field(default=False, compare=False)
+    # Set when it was taken as heavy: it holds a heavy lane until it is done.
+    heavy: bool = field(default=False, compare=False)
 
 
 class OldestFirst:
@@ -63,7 +70,7 @@ class OldestFirst:
     """
 
     def __init__(self, executor: Executor, patience: float = DEFAULT_PATIENCE_SECONDS,
-                 preview_patience: float = DEFAULT_PREVIEW_PATIENCE_SECONDS) -> None:
+                 preview_patience: float = DEFAULT_PREVIEW_PATIENCE_SECONDS, heavy_lanes: int = 1) -> None:
         if not 0 <= patience <= preview_patience:
             raise ValueError(f"patience must be >= 0 seconds and preview_patience at least as long, got "
                              f"{patience!r} and {preview_patience!r}.")
@@ -72,6 +79,7 @@ class OldestFirst:
         self._queued: dict[int, _Entry] = {}  # id(slot) -> its live entry.
         self._lock = threading.Lock()
         self._order = itertools.count()
+        self.heavy_lanes, self._heavy_running = heavy_lanes, 0
 
     def urgency(self, slot: Waiting) -> float:
         """The slot's place in line (smaller first): its newest drawing's arrival, within `patience`."""
@@ -111,30 +119,50 @@ class OldestFirst:
 
     def _serve_next(self) -> None:
         entry = self._pop()
-        if entry is None or entry.future.cancelled():
-            return  # A connection that closed while it waited needs no work.
+        if entry is None:
+            return
         try:
-            outcome, failed = entry.run(entry.slot), False
-        except BaseException as error:  # noqa: BLE001 - handed to the awaiting connection.
-            outcome, failed = error, True
-        entry.loop.call_soon_threadsafe(_settle, entry.future, outcome, failed)
+            if entry.future.cancelled():
+                return  # A connection that closed while it waited needs no work.
+            try:
+                outcome, failed = entry.run(entry.slot), False
+            except BaseException as error:  # noqa: BLE001 - handed to the awaiting connection.
+                outcome, failed = error, True
+            entry.loop.call_soon_threadsafe(_settle, entry.future, outcome, failed)
+        finally:
+            if entry.heavy:
+                with self._lock:
+                    self._heavy_running -= 1
+                # A heavy drawing passed over while the lanes were taken has no task left to take it.
+                self._executor.submit(self._serve_next)
 
     def _pop(self) -> _Entry | None:
         # Keys only grow while an entry waits (a newer drawing arrives; `hurry` re-queues the
         # one exception), so a stored key is a lower bound: the top entry is the most urgent
         # once its key is checked to be current.
+        # Heavy entries are passed over while every heavy lane is taken.
         with self._lock:
+            passed, found = [], None
             while self._heap:
                 entry = heapq.heappop(self._heap)
                 if entry.replaced:
                     continue
+                since = entry.slot.pending_since()
+                if since is not None and since.heavy and self._heavy_running >= self.heavy_lanes:
+                    passed.append(entry)
+                    continue
                 current = self.urgency(entry.slot)
                 if current <= entry.key or not self._heap or current <= self._heap[0].key:
                     del self._queued[id(entry.slot)]
-                    return entry
+                    entry.heavy = since is not None and since.heavy
+                    self._heavy_running += entry.heavy
+                    found = entry
+                    break
                 entry.key = current
                 heapq.heappush(self._heap, entry)
-        return None
+            for entry in passed:
+                heapq.heappush(self._heap, entry)
+        return found
 
 
 def _settle(future: asyncio.Future, outcome: object, failed: bool) -> None:

@@ -34,7 +34,7 @@ from training.registry import promote
 
 pytestmark = pytest.mark.slow
 
-FAST = replace(SMALL_LIMITS, max_messages_per_second=1e6, burst=10**6)
+FAST = replace(SMALL_LIMITS, max_messages_per_second=1e6, burst=10**6, max_bytes_per_second=2**30, byte_burst=2**30)
 
 
 def server_errors(caplog) -> list[str]:

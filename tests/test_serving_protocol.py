@@ -175,4 +175,4 @@ def test_latest_slot_keeps_only_the_newest_job():
         return waiting, taken.request, slot.pending_since(), slot.take().request, slot.take(), slot.dropped
 
     # The first unanswered drawing's arrival is kept while newer ones replace it.
-    assert asyncio.run(scenario()) == ((1.0, 3.0, False), "c", (4.0, 4.0, False), "d", None, 2)
+    assert asyncio.run(scenario()) == ((1.0, 3.0, False, False), "c", (4.0, 4.0, False, False), "d", None, 2)
