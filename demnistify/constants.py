@@ -23,9 +23,11 @@ CHAMPION_ALIAS = "champion"
 DEFAULT_TRACKING_URI = f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 DEFAULT_ARTIFACT_ROOT = (REPO_ROOT / "mlruns").as_uri()
 DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
-# Each training run also logs its model as an int8 ONNX graph (checked on validation digits),
-# which serving runs when it is there (training/quantize.py).
-INT8_ARTIFACT = "serving/model-int8.onnx"
+# Artifacts of the registered recognizer (a pyfunc): its digit graph, an MLflow ONNX model
+# (int8 when it read the validation digits as well as the float model), and the Keras model
+# the graph was made from (for the server's TensorFlow modes).
+DIGIT_GRAPH_ARTIFACT = "digit_graph"
+KERAS_ARTIFACT = "digit_model"
 
 # Data.
 DEFAULT_DATA_DIRS = (REPO_ROOT / "data" / "mnist", REPO_ROOT.parent / "shared" / "data" / "mnist")
