@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -78,13 +79,14 @@ def test_bad_drawings_get_a_clear_error(recognizer, drawing, message):
 
 def test_mlflow_models_serve_answers_a_posted_drawing(trained_store, tmp_path):
     port = free_port()
-    environment = {"MLFLOW_TRACKING_URI": trained_store.tracking_uri, "PATH": str(Path(sys.executable).parent),
-                   "HOME": str(tmp_path)}
+    # Without PYTHONPATH and outside the checkout: the model must bring the code it runs.
+    environment = {**{name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
+                   "MLFLOW_TRACKING_URI": trained_store.tracking_uri,
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", CHAMPION_URI,
                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
     log = tmp_path / "serve.log"
     with log.open("w") as output:
-        # Run outside the checkout: the model must bring its own code, not find ours on the path.
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path, env=environment)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -49,8 +49,11 @@ def test_metrics_are_linked_to_the_logged_models_and_their_datasets(trained_stor
     models = {model.name: model for model in (client.get_logged_model(output.model_id)
                                               for output in run.outputs.model_outputs)}
     assert set(models) == {"digit-graph", "recognizer"}
-    assert models["recognizer"].model_id == client.get_model_version(
-        MODEL_NAME, trained_store.result.model.version).model_id
+    version = client.get_model_version(MODEL_NAME, trained_store.result.model.version)
+    assert version.source == f"models:/{models['recognizer'].model_id}" == trained_store.result.model_uri
+    # The server runs the graph without TensorFlow only when it is the int8 one, named by this tag.
+    kind, digest = (models["recognizer"].tags[name] for name in ("digit_graph", "digit_graph_sha256"))
+    assert version.tags.get("int8_sha256") == (digest if kind == "int8" else None)
     linked = {metric.key: metric for metric in models["recognizer"].metrics}
     assert linked["test_accuracy"].value == run.data.metrics["test_accuracy"]
     assert linked["test_accuracy"].dataset_name == "mnist-test"
@@ -121,7 +124,7 @@ def test_registered_recognizer_has_a_drawing_signature_input_example_and_descrip
     assert model.signature.inputs.input_names() == ["strokes", "width", "height", "pen_width", "image"]
     assert model.signature.outputs.input_names() == ["text", "lines", "digits"]
     example = model.load_input_example(folder)
-    assert example["width"][0] == 200 and len(example["strokes"][0]) == 1
+    assert example[0]["width"] == 200 and len(example[0]["strokes"]) == 1
     # The pipeline travels with the model: the same code as the server, no checkout needed.
     assert {"pipeline", "serving", "recognizer", "demnistify"} <= {p.name for p in (Path(folder) / "code").iterdir()}
     assert "mlflow.pyfunc.load_model" in client.get_registered_model(MODEL_NAME).description

@@ -12,19 +12,20 @@ import mlflow
 import mlflow.onnx
 import mlflow.pyfunc
 import numpy as np
-from mlflow.models import ModelSignature
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from mlflow.types.schema import AnyType, Array, Object, Property
 
 from demnistify.constants import DIGIT_GRAPH_ARTIFACT, INPUT_SHAPE, KERAS_ARTIFACT, NUM_CLASSES, REPO_ROOT
 from recognizer.pyfunc import INPUT_EXAMPLE, DrawingRecognizer
 from training.registry import INT8_DIGEST_TAG, ModelRef
+from training.tracking import recognizer_model_id
 
 GRAPH_MODEL_NAME = "digit-graph"
 # Tags of the logged recognizer: which digit graph it carries, and that graph's SHA-256.
 GRAPH_KIND_TAG = "digit_graph"
 GRAPH_DIGEST_TAG = "digit_graph_sha256"
-RECOGNIZER_MODEL_NAME = "recognizer"
 # The Keras digit model travels with the recognizer for the server's TensorFlow modes (and
 # to fine-tune from); the pyfunc itself never loads it.
 KERAS_FILE = "digit_model.keras"
@@ -41,11 +42,11 @@ MODEL_DESCRIPTION = (
 )
 
 # Each drawing is strokes with its canvas (pen width optional), or a base64 PNG/JPEG `image`.
-# Points are Any, not double: MLflow refuses integer JSON coordinates for a double column.
-INPUT_SCHEMA = Schema([ColSpec(Array(Array(Array(AnyType()))), "strokes", required=False),
-                       ColSpec(DataType.long, "width", required=False), ColSpec(DataType.long, "height", required=False),
-                       ColSpec(DataType.double, "pen_width", required=False),
-                       ColSpec(DataType.string, "image", required=False)])
+# The numeric fields are Any: MLflow refuses integer JSON numbers (x, y, width) for a double
+# column, and a long column cannot hold the gaps of a batch mixing pictures and strokes. The
+# recognizer checks every field itself, as the server does (serving/protocol.py).
+INPUT_SCHEMA = Schema([ColSpec(AnyType(), name, required=False) for name in ("strokes", "width", "height", "pen_width")]
+                      + [ColSpec(DataType.string, "image", required=False)])
 DIGITS_OUTPUT = Object([Property("label", DataType.long), Property("confidence", DataType.double),
                         Property("box", Array(DataType.long)), Property("candidates", Array(Array(DataType.double))),
                         Property("unsure", DataType.boolean), Property("line", DataType.long)])
@@ -70,24 +71,44 @@ def log_digit_graph(graph: bytes, int8: bool) -> mlflow.models.model.ModelInfo:
 def log_recognizer(model: keras.Model, graph: bytes, int8: bool) -> str:
     """Log the whole recognizer as a pyfunc whose artifact is the digit graph; returns its `models:/` URI."""
     graph_info = log_digit_graph(graph, int8)
-    tags = {GRAPH_KIND_TAG: "int8" if int8 else "float32", GRAPH_DIGEST_TAG: hashlib.sha256(graph).hexdigest()}
+    model_id = recognizer_model_id()
     with tempfile.TemporaryDirectory() as folder:
-        keras_path = Path(folder) / KERAS_FILE
+        keras_path, local_path = Path(folder) / KERAS_FILE, Path(folder) / "recognizer"
         model.save(keras_path)
-        info = mlflow.pyfunc.log_model(
-            name=RECOGNIZER_MODEL_NAME, python_model=DrawingRecognizer(),
+        mlflow.pyfunc.save_model(
+            local_path, python_model=DrawingRecognizer(), mlflow_model=_mlflow_model(model_id),
             artifacts={DIGIT_GRAPH_ARTIFACT: graph_info.model_uri, KERAS_ARTIFACT: str(keras_path)},
             code_paths=[str(REPO_ROOT / package) for package in CODE_PACKAGES],
-            signature=ModelSignature(INPUT_SCHEMA, OUTPUT_SCHEMA),
-            input_example=INPUT_EXAMPLE, pip_requirements=_pinned(REQUIREMENTS), tags=tags,
+            signature=ModelSignature(INPUT_SCHEMA, OUTPUT_SCHEMA), input_example=INPUT_EXAMPLE,
+            pip_requirements=_pinned(REQUIREMENTS),
         )
-    return info.model_uri
+        _upload(model_id, local_path)
+    mlflow.set_logged_model_tags(model_id, {GRAPH_KIND_TAG: "int8" if int8 else "float32",
+                                            GRAPH_DIGEST_TAG: hashlib.sha256(graph).hexdigest()})
+    return f"models:/{model_id}"
+
+
+def _mlflow_model(model_id: str) -> Model:
+    logged = mlflow.get_logged_model(model_id)
+    return Model(artifact_path=logged.artifact_location, model_uuid=model_id, run_id=logged.source_run_id,
+                 model_id=model_id)
+
+
+def _upload(model_id: str, local_path: Path) -> None:
+    # What `log_model` does, save linking the run's metrics a second time: the recognizer has
+    # been the active model since the run began, so they are linked already (with datasets),
+    # and `log_model(model_id=...)` fails on the duplicates.
+    client = mlflow.MlflowClient(mlflow.get_tracking_uri())
+    client.log_model_artifacts(model_id, str(local_path))
+    client.log_outputs(mlflow.active_run().info.run_id, [LoggedModelOutput(model_id, step=0)])
+    mlflow.finalize_logged_model(model_id, LoggedModelStatus.READY)
 
 
 def register(client, model_uri: str, model_name: str) -> ModelRef:
-    """Register a logged recognizer as a new version of `model_name`, tagged with its int8 graph's digest."""
+    """Register a logged recognizer (`models:/MODEL_ID`) as a new version of `model_name`, tagged with
+    its int8 graph's digest."""
     version = mlflow.register_model(model_uri, model_name)
-    tags = client.get_logged_model(version.model_id).tags if version.model_id else {}
+    tags = client.get_logged_model(model_uri.removeprefix("models:/")).tags
     digest = tags.get(GRAPH_DIGEST_TAG) if tags.get(GRAPH_KIND_TAG) == "int8" else None
     if digest is not None:
         # The server runs the version's int8 graph only when its digest matches this tag.

@@ -12,12 +12,15 @@ import mlflow
 import mlflow.data
 import numpy as np
 from matplotlib.figure import Figure
+from mlflow.entities import LoggedModelStatus
 from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_url
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL
 
 from demnistify.constants import EXPERIMENT_NAME, MNIST_MIRRORS, REPO_ROOT
 from training.registry import resolve_registry_uri, resolve_tracking_uri
 
+# The logged model a training run produces: the whole recognizer (training/model_logging.py).
+RECOGNIZER_MODEL_NAME = "recognizer"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 # Config fields that only make sense on the machine that trained: a teammate's comparison of
@@ -68,21 +71,41 @@ def git_tags(path: Path = REPO_ROOT) -> dict[str, str]:
 @contextmanager
 def tracked_run(run_name: str, params: dict, tags: dict, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
     """Start a run (nested under `parent_run_id` if given) sampling system metrics; end it FINISHED,
-    KILLED on Ctrl-C, SIGTERM or RunStopped, FAILED on any other error."""
+    KILLED on Ctrl-C, SIGTERM or RunStopped, FAILED on any other error.
+
+    The recognizer the run will log is created up front (pending) and made the active model,
+    so that every metric logged in the run is linked to it (and to its dataset, see log_metrics).
+    """
     _DATASETS.clear()
     run = mlflow.start_run(run_name=run_name, parent_run_id=parent_run_id, nested=parent_run_id is not None,
                            log_system_metrics=True)
+    model_id = None
     try:
         mlflow.log_params(params)
         mlflow.set_tags({**tags, **git_tags()})
+        model_id = mlflow.initialize_logged_model(name=RECOGNIZER_MODEL_NAME, source_run_id=run.info.run_id,
+                                                  params={name: str(value) for name, value in params.items()}).model_id
+        mlflow.set_active_model(model_id=model_id)
         yield run
     except (KeyboardInterrupt, RunStopped):
-        mlflow.end_run(status="KILLED")
+        _end_run("KILLED", model_id)
         raise
     except BaseException:
-        mlflow.end_run(status="FAILED")
+        _end_run("FAILED", model_id)
         raise
-    mlflow.end_run(status="FINISHED")
+    _end_run("FINISHED", model_id)
+
+
+def _end_run(status: str, model_id: str | None) -> None:
+    mlflow.clear_active_model()
+    if model_id is not None and mlflow.get_logged_model(model_id).status != LoggedModelStatus.READY:
+        mlflow.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+    mlflow.end_run(status=status)
+
+
+def recognizer_model_id() -> str:
+    """The id of the run's (pending) recognizer, which model_logging logs into."""
+    return mlflow.get_active_model_id()
 
 
 def run_params(config: dict, **extra) -> dict:
