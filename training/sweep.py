@@ -19,6 +19,8 @@ once every trial has ended, registers the best trial through `train`'s promotion
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, replace
 
@@ -95,7 +97,8 @@ class PruneOnValidation(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None) -> None:
         self.trial.set_user_attr("run_id", tracking.active_run_id())
-        tracking.set_tags({"optuna.study": self.trial.study.study_name, "optuna.trial": str(self.trial.number)})
+        tracking.set_tags({"optuna.study": self.trial.study.study_name, "optuna.trial": str(self.trial.number),
+                           "sweep.worker": f"{socket.gethostname()}:{os.getpid()}"})
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self.last = float((logs or {})["val_accuracy"])
