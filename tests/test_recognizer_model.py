@@ -29,7 +29,6 @@ def recognizer(trained_store):
     import mlflow.pyfunc
 
     mlflow.set_tracking_uri(trained_store.tracking_uri)
-    mlflow.set_registry_uri(trained_store.tracking_uri)
     return mlflow.pyfunc.load_model(CHAMPION_URI)
 
 

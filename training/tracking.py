@@ -17,7 +17,7 @@ from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL
 
 from demnistify.constants import EXPERIMENT_NAME, MNIST_MIRRORS, REPO_ROOT
-from training.registry import resolve_registry_uri, resolve_tracking_uri
+from training.registry import resolve_tracking_uri
 
 # The logged model a training run produces: the whole recognizer (training/model_logging.py).
 RECOGNIZER_MODEL_NAME = "recognizer"
@@ -35,8 +35,9 @@ _DATASETS: dict[str, mlflow.data.Dataset] = {}
 def configure_tracking(tracking_uri: str | None = None, experiment_name: str = EXPERIMENT_NAME) -> str:
     """Point MLflow at the tracking and registry stores and make sure the experiment exists, tagged for training."""
     uri = resolve_tracking_uri(tracking_uri)
+    # No set_registry_uri: MLflow's registry is then MLFLOW_REGISTRY_URI when the user set it,
+    # else this tracking URI (set_registry_uri would write MLFLOW_REGISTRY_URI for the process).
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(resolve_registry_uri(uri))
     experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is None:
         experiment_id = mlflow.create_experiment(experiment_name, artifact_location=artifact_location_for(uri,
