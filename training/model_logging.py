@@ -124,7 +124,7 @@ def describe(client, ref: ModelRef, metrics: dict[str, float], trained_by: str) 
     run = client.get_run(ref.run_id)
     accuracies = ", ".join(f"{name} {value:.4f}" for name, value in sorted(metrics.items())
                            if "accuracy" in name and not name.startswith("train_"))
-    link = f"#/experiments/{run.info.experiment_id}/runs/{ref.run_id}"
+    link = f"#/experiments/{run.info.experiment_id}/runs/{ref.run_id}?workflowType=machine_learning"
     client.update_model_version(ref.name, ref.version, description=(
         f"Trained by `{trained_by}` in run [{run.info.run_name}]({link}) (run id {ref.run_id}). "
         f"Accuracies: {accuracies}."))
