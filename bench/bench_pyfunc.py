@@ -55,26 +55,28 @@ def served(model_uri: str, tracking_uri: str, repeats: int) -> dict:
         port = probe.getsockname()[1]
     command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
                "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    server = subprocess.Popen(command, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / "bench-models-serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(command, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}, stdout=output,
+                                  stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(url, server)
+        _wait(url, server, log)
         return {count: timed(lambda one: _post(url, one), count, repeats) for count in COUNTS}
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def _wait(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
+def _wait(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and server.poll() is None:
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=2):
                 return
         except OSError:
             time.sleep(0.5)
-    raise SystemExit("mlflow models serve did not start")
+    raise SystemExit(f"mlflow models serve did not start: {log.read_text()[-2000:]}")
 
 
 def _post(url: str, one: dict) -> str:
