@@ -56,8 +56,11 @@ def served(model_uri: str, tracking_uri: str, repeats: int) -> dict:
     command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
                "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     log = Path(os.environ.get("TMPDIR", "/tmp")) / "bench-models-serve.log"
+    # MLflow starts uvicorn from PATH: the virtual environment's, as if it were activated.
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     with log.open("w") as output:
-        server = subprocess.Popen(command, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}, stdout=output,
+        server = subprocess.Popen(command, env=environment, stdout=output,
                                   stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
