@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -168,14 +167,6 @@ def log_figures(figures: dict[str, Figure]) -> None:
 def log_text(text: str, file_name: str) -> None:
     """Log a text artifact such as the model summary."""
     mlflow.log_text(text, file_name)
-
-
-def log_bytes(data: bytes, artifact_file: str) -> None:
-    """Log bytes as an artifact file of the active run (a path relative to its artifact root)."""
-    with tempfile.TemporaryDirectory() as folder:
-        local = Path(folder) / Path(artifact_file).name
-        local.write_bytes(data)
-        mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_file).parent) or None)
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
