@@ -22,7 +22,7 @@ def mlflow_ui(trained_store, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("mlflow-ui") / "ui.log"
     command = [str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", trained_store.tracking_uri,
-               "--host", "127.0.0.1", "--port", str(port)]
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with log.open("w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -45,8 +45,8 @@ def test_the_experiment_opens_on_its_training_runs(mlflow_ui, trained_store):
         page.goto(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}?workflowType=machine_learning")
         expect(page.get_by_text(run.info.run_name).first).to_be_visible(timeout=90_000)
         assert f"/experiments/{experiment.experiment_id}/runs" in page.url
-        # The run's page from the version's description link shows the run and its linked dataset.
+        # The run's page, from the version's description link, shows the run's datasets.
         link = client.get_model_version("demnistify-cnn", trained_store.result.model.version).description
         page.goto(f"{mlflow_ui}/{link.split('](', 1)[1].split(')', 1)[0]}")
-        expect(page.get_by_text("mnist-test").first).to_be_visible(timeout=90_000)
+        expect(page.locator("text=mnist-train >> visible=true").first).to_be_visible(timeout=90_000)
         browser.close()
