@@ -27,9 +27,11 @@ CHAMPION_ALIAS = "champion"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACT_ROOT = "./mlruns"
 DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
-# Each training run also logs its model as an int8 ONNX graph (checked on validation digits),
-# which serving runs when it is there (training/quantize.py).
-INT8_ARTIFACT = "serving/model-int8.onnx"
+# Artifacts of the registered recognizer (a pyfunc): its digit graph, an MLflow ONNX model
+# (int8 when it read the validation digits as well as the float model), and the Keras model
+# the graph was made from (for the server's TensorFlow modes).
+DIGIT_GRAPH_ARTIFACT = "digit_graph"
+KERAS_ARTIFACT = "digit_model"
 
 # Data.
 # MNIST is looked for in MNIST_DIR, then in these folders of the working directory.

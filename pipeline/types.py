@@ -55,6 +55,12 @@ class Digit:
     unsure: bool
     line: int = 0
 
+    def as_dict(self) -> dict:
+        """The digit as JSON-ready values (probabilities rounded to 6 places), as every client reads it."""
+        return {"label": self.label, "confidence": round(self.confidence, 6), "box": list(self.box),
+                "candidates": [[label, round(p, 6)] for label, p in self.candidates], "unsure": self.unsure,
+                "line": self.line}
+
 
 @dataclass(frozen=True)
 class Recognition:
@@ -68,3 +74,7 @@ class Recognition:
     def empty(cls) -> "Recognition":
         """The recognition of an empty canvas: no text, never a guess."""
         return cls(text="", lines=(), digits=())
+
+    def as_dict(self) -> dict:
+        """Text, lines and digits as JSON-ready values."""
+        return {"text": self.text, "lines": list(self.lines), "digits": [digit.as_dict() for digit in self.digits]}

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
+from recognizer.graph import OnnxClassifier, onnx_session
 
 logger = logging.getLogger(__name__)
 
@@ -15,20 +16,6 @@ AGREEMENT_TOLERANCE = 1e-4
 # An int8 graph was judged on validation digits when training logged it; here it must only
 # be this model's, reading the probe digits alike within quantization's rounding.
 INT8_TOLERANCE = 0.1
-
-
-class OnnxClassifier:
-    """A classifier running one ONNX Runtime session (thread-safe: sessions allow concurrent runs)."""
-
-    def __init__(self, session, runtime: str = "onnxruntime") -> None:
-        self._session, self.runtime = session, runtime
-        self._input = session.get_inputs()[0].name
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
-        if len(batch) == 0:
-            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        return self._session.run(None, {self._input: batch})[0]
 
 
 def make_onnx_classifier(model, threads: int, int8_graph: bytes | None = None) -> OnnxClassifier:
@@ -43,12 +30,12 @@ def make_onnx_classifier(model, threads: int, int8_graph: bytes | None = None) -
 
     if int8_graph is not None:
         try:
-            classifier = OnnxClassifier(_session(int8_graph, threads), runtime="onnxruntime-int8")
+            classifier = OnnxClassifier(onnx_session(int8_graph, threads), runtime="onnxruntime-int8")
             _check_agreement(classifier, model, INT8_TOLERANCE, probe=_drawn_digits())
             return classifier
         except Exception as error:  # noqa: BLE001 - a bad artifact must not stop serving.
             logger.warning("Not serving the int8 graph (%s); exporting the float model instead.", error)
-    classifier = OnnxClassifier(_session(export_onnx(model), threads))
+    classifier = OnnxClassifier(onnx_session(export_onnx(model), threads))
     _check_agreement(classifier, model)
     return classifier
 
@@ -59,25 +46,13 @@ def make_int8_classifier(graph: bytes, threads: int) -> OnnxClassifier:
     No Keras model to compare with: the graph must only read the probe digits into finite
     probabilities of the right shape, which a wrong or damaged graph does not. ValueError else.
     """
-    classifier = OnnxClassifier(_session(graph, threads), runtime="onnxruntime-int8")
+    classifier = OnnxClassifier(onnx_session(graph, threads), runtime="onnxruntime-int8")
     probe = _drawn_digits()
     probabilities = np.asarray(classifier(probe))
     if probabilities.shape != (len(probe), NUM_CLASSES) or not np.isfinite(probabilities).all() \
             or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
         raise ValueError(f"The graph does not give class probabilities for digits (shape {probabilities.shape}).")
     return classifier
-
-
-def _session(graph: bytes, threads: int):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    # Pool threads spin between calls: sleeping ones woke too late to help, and 8 digits took
-    # 1.19 ms on 2 threads instead of 0.61. With one thread there is no pool to spin (spinning
-    # pools of two workers on 2 cores took the CPU recognition needed: 945 vs 1400 per second).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads > 1 else "0")
-    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 def _drawn_digits() -> np.ndarray:

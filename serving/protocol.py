@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 
 from demnistify.constants import IMAGE_SIZE, PROTOCOL_VERSION
-from pipeline.types import Digit, Recognition
+from pipeline.types import Recognition
 from serving.config import Limits
 from serving.image_header import HeaderError, read_header
 
@@ -108,7 +108,7 @@ def parse_message(message: str | bytes, limits: Limits) -> Request:
     if kind != "recognize":
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}: the server accepts "
                             "\"recognize\" (see PROTOCOL.md).", request_id)
-    return _recognize(data, request_id, limits)
+    return parse_recognize(data, request_id, limits)
 
 
 def check_frame_size(text: str, limits: Limits) -> None:
@@ -142,7 +142,8 @@ def _request_id(value) -> int | str | None:
                         f"{MAX_ID_LENGTH} characters, got {type(value).__name__}.")
 
 
-def _recognize(data: dict, request_id, limits: Limits) -> Request:
+def parse_recognize(data: dict, request_id, limits: Limits) -> StrokesRequest | ImageRequest:
+    """The request in one `recognize` object (strokes or a base64 image), or ProtocolError saying what to fix."""
     has_strokes, has_image = "strokes" in data, "image" in data
     if has_strokes == has_image:
         raise ProtocolError(ErrorCode.INVALID_FIELD, "A recognize message needs exactly one of \"strokes\" "
@@ -259,15 +260,8 @@ def error_event(error: ProtocolError) -> dict:
 
 def result_event(request_id, recognition: Recognition, ref, elapsed_ms: float) -> dict:
     """The answer to one recognize request."""
-    return {"type": "result", "id": request_id, "text": recognition.text, "lines": list(recognition.lines),
-            "digits": [_digit(digit) for digit in recognition.digits], "model": model_info(ref, full=False),
+    return {"type": "result", "id": request_id, **recognition.as_dict(), "model": model_info(ref, full=False),
             "elapsed_ms": round(elapsed_ms, 3)}
-
-
-def _digit(digit: Digit) -> dict:
-    return {"label": digit.label, "confidence": round(digit.confidence, 6), "box": list(digit.box),
-            "candidates": [[label, round(p, 6)] for label, p in digit.candidates], "unsure": digit.unsure,
-            "line": digit.line}
 
 
 def encode(event: dict) -> str:

@@ -1,12 +1,22 @@
-"""Shared fixtures: MNIST from MNIST_DIR, and a small model trained into a temporary MLflow store."""
+"""Shared fixtures: MNIST from MNIST_DIR, a small model trained into a temporary MLflow store, and a
+team's deployment (PostgreSQL, `mlflow server` on it) on loopback ports."""
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.clients_support import free_port
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests must never reach the network nor the repo's own tracking database.
@@ -64,3 +74,72 @@ def trained_store(tmp_path_factory, mnist_dir) -> TrainedStore:
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     result = train(small_config(tracking_uri, mnist_dir))
     return TrainedStore(tracking_uri=tracking_uri, root=root, result=result)
+
+
+POSTGRES_BIN = Path((sorted(glob.glob("/usr/lib/postgresql/*/bin")) or ["/usr/bin"])[-1])
+
+
+def as_database_user(command: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; Debian's package created the `postgres` user.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    pytest.fail(f"{what} did not start within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def postgres_uri():
+    """A throwaway PostgreSQL cluster on a loopback port, with an `mlflow` and an `optuna` database."""
+    if not (POSTGRES_BIN / "initdb").exists():
+        pytest.fail("PostgreSQL is not installed: run scripts/system-packages.sh (Debian's postgresql).")
+    data = Path(tempfile.mkdtemp(prefix="demnistify-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    subprocess.run(as_database_user([str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=trust"]),
+                   check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen(as_database_user([str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(port),
+                                                "-h", "127.0.0.1", "-k", str(data)]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready = [str(POSTGRES_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+    wait_until(lambda: subprocess.run(ready, capture_output=True).returncode == 0, 30, "PostgreSQL")
+    for database in ("mlflow", "optuna"):
+        subprocess.run([str(POSTGRES_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", database],
+                       check=True)
+    yield f"postgresql+psycopg://mlflow@127.0.0.1:{port}/mlflow"
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def tracking_server(postgres_uri, tmp_path_factory):
+    """`mlflow server` backed by PostgreSQL, proxying artifacts to a folder, on a loopback port."""
+    artifacts = tmp_path_factory.mktemp("artifact-store")
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", postgres_uri,
+               "--artifacts-destination", artifacts.as_uri(), "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1"]
+    log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: healthy(url) or server.poll() is not None, 120, "mlflow server")
+    assert server.poll() is None, f"mlflow server exited: {log.read_text()[-3000:]}"
+    yield url, artifacts
+    server.terminate()
+    server.wait(timeout=30)

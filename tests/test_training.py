@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +25,12 @@ def test_run_logs_params_metrics_dataset_and_tags(trained_store):
     assert run.info.status == "FINISHED"
     assert run.data.params["epochs"] == "3" and run.data.params["model_width"] == "16"
     assert run.data.params["profile"] == "quick" and run.data.tags["profile"] == "quick"
-    assert len(run.data.tags["git_commit"]) in (40, len("unknown"))
+    # Nothing only this machine knows: the data is the datasets below, by name, digest and public URL.
+    assert "data_dir" not in run.data.params and "tracking_uri" not in run.data.params
+    assert len(run.data.tags["mlflow.source.git.commit"]) == 40
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert any(name.startswith("system/cpu_utilization") for name in run.data.metrics), sorted(run.data.metrics)
     history = client.get_metric_history(run.info.run_id, "val_accuracy")
     assert [metric.step for metric in history] == [1, 2, 3]
     for name in ("train_loss", "train_accuracy", "val_loss", "test_loss", "test_accuracy", "wall_seconds"):
@@ -34,6 +40,8 @@ def test_run_logs_params_metrics_dataset_and_tags(trained_store):
     assert contexts == {"training", "validation", "testing"}
     digests = {dataset.dataset.digest for dataset in run.inputs.dataset_inputs}
     assert len(digests) == 3
+    assert {dataset.dataset.source_type for dataset in run.inputs.dataset_inputs} == {"http"}
+    assert all("storage.googleapis.com" in dataset.dataset.source for dataset in run.inputs.dataset_inputs)
 
 
 def test_run_trains_on_fonts_and_allographs_and_scores_the_validation_families(trained_store):
@@ -53,20 +61,43 @@ def test_run_trains_on_fonts_and_allographs_and_scores_the_validation_families(t
     assert decision.strip() == "no champion yet"
 
 
-def test_run_logs_an_int8_serving_graph_that_reads_validation_digits_as_well(trained_store, mnist):
+def test_metrics_are_linked_to_the_logged_models_and_their_datasets(trained_store):
+    client, run = run_of(trained_store)
+    models = {model.name: model for model in (client.get_logged_model(output.model_id)
+                                              for output in run.outputs.model_outputs)}
+    assert set(models) == {"digit-graph", "recognizer"}
+    version = client.get_model_version(MODEL_NAME, trained_store.result.model.version)
+    assert version.source == f"models:/{models['recognizer'].model_id}" == trained_store.result.model_uri
+    # The server runs the graph without TensorFlow only when it is the int8 one, named by this tag.
+    kind, digest = (models["recognizer"].tags[name] for name in ("digit_graph", "digit_graph_sha256"))
+    assert version.tags.get("int8_sha256") == (digest if kind == "int8" else None)
+    linked = {metric.key: metric for metric in models["recognizer"].metrics}
+    assert linked["test_accuracy"].value == run.data.metrics["test_accuracy"]
+    assert linked["test_accuracy"].dataset_name == "mnist-test"
+    assert linked["val_accuracy_int8"].dataset_name == "mnist-validation"
+
+
+def test_run_logs_an_int8_graph_with_the_onnx_flavour_that_reads_validation_digits_as_well(trained_store, mnist):
+    import mlflow.artifacts
+    from mlflow.models import Model
+
     from training.quantize import run_graph
+    from training.registry import connect, load_int8_graph
 
     client, run = run_of(trained_store)
     float_accuracy, int8_accuracy = (run.data.metrics[f"val_accuracy_{kind}"] for kind in ("float", "int8"))
     assert 0.9 < float_accuracy and int8_accuracy >= float_accuracy - max(0.001, 5 / int(run.data.params["val_size"]))
     assert run.data.metrics["int8_log_prob_error"] <= 0.1
-    path = client.download_artifacts(run.info.run_id, "serving/model-int8.onnx")
-    with open(path, "rb") as handle:
-        graph = handle.read()
+    graph_model, = (client.get_logged_model(output.model_id) for output in run.outputs.model_outputs
+                    if client.get_logged_model(output.model_id).name == "digit-graph")
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=graph_model.artifact_location,
+                                                 tracking_uri=trained_store.tracking_uri)
+    flavours = Model.load(folder)
+    assert "onnx" in flavours.flavors and flavours.signature.inputs.inputs[0].shape == (-1, 28, 28, 1)
+    # The recognizer registered as the version carries this very graph, named by its digest.
+    graph = load_int8_graph(trained_store.result.model, trained_store.tracking_uri)
+    assert graph == open(f"{folder}/model.onnx", "rb").read()
     probabilities = run_graph(graph, mnist.test_images[:200, ..., None] / 255.0)
-    # The version names its graph by digest, so serving can run it without the Keras model.
-    from training.registry import connect
-
     version = connect(trained_store.tracking_uri).get_model_version(MODEL_NAME, trained_store.result.model.version)
     assert version.tags["int8_sha256"] == hashlib.sha256(graph).hexdigest() == trained_store.result.model.int8_digest
     assert probabilities.shape == (200, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -98,15 +129,25 @@ def test_model_is_registered_promoted_and_predicts_from_the_alias(trained_store,
     assert (probabilities.argmax(axis=1) == mnist.test_labels[:200]).mean() > 0.9
 
 
-def test_logged_model_has_signature_and_input_example(trained_store):
+def test_registered_recognizer_has_a_drawing_signature_input_example_and_descriptions(trained_store):
     import mlflow.artifacts
     from mlflow.models import Model
 
     client = MlflowClient(tracking_uri=trained_store.tracking_uri, registry_uri=trained_store.tracking_uri)
-    source = client.get_model_version_download_uri(MODEL_NAME, trained_store.result.model.version)
-    model = Model.load(mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=trained_store.tracking_uri))
-    assert model.signature.inputs.inputs[0].shape == (-1, 28, 28, 1)
-    assert model.saved_input_example_info is not None
+    ref = trained_store.result.model
+    source = client.get_model_version_download_uri(MODEL_NAME, ref.version)
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=trained_store.tracking_uri)
+    model = Model.load(folder)
+    assert model.signature.inputs.input_names() == ["strokes", "width", "height", "pen_width", "image"]
+    assert model.signature.outputs.input_names() == ["text", "lines", "digits"]
+    example = model.load_input_example(folder)
+    assert example[0]["width"] == 200 and len(example[0]["strokes"]) == 1
+    # The pipeline travels with the model: the same code as the server, no checkout needed.
+    assert {"pipeline", "serving", "recognizer", "demnistify"} <= {p.name for p in (Path(folder) / "code").iterdir()}
+    assert "mlflow.pyfunc.load_model" in client.get_registered_model(MODEL_NAME).description
+    description = client.get_model_version(MODEL_NAME, ref.version).description
+    assert f"runs/{ref.run_id}" in description and "demnistify train" in description
+    assert f"test_accuracy {trained_store.result.test_accuracy:.4f}" in description
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +209,7 @@ def test_a_failure_after_registration_rolls_the_version_back(tmp_path, mnist_dir
     def registry_down(*args, **kwargs):
         raise ConnectionError("registry went away")
 
-    monkeypatch.setattr(training.train, "promote", registry_down)
+    monkeypatch.setattr(training.train, "describe_and_gate", registry_down)
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(ConnectionError):
         train(small_config(tracking_uri, mnist_dir, train_limit=500, epochs=1, model_width=8))
@@ -190,3 +231,15 @@ def test_config_rejects_bad_values():
             TrainConfig.for_profile("quick", **{name: 1.5})
     # None means "not given": the profile's value stays.
     assert TrainConfig.for_profile("quick", epochs=None).epochs == PROFILES["quick"]["epochs"]
+
+
+def test_the_registry_uri_from_the_environment_is_respected(tmp_path, mnist_dir, monkeypatch):
+    from training.train import train
+
+    tracking_uri, registry_uri = (f"sqlite:///{tmp_path / name}" for name in ("tracking.db", "registry.db"))
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", registry_uri)
+    result = train(small_config(tracking_uri, mnist_dir, train_limit=500, epochs=1, model_width=8, test_limit=200))
+    registry = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    assert result.promoted
+    assert str(registry.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS).version) == result.model.version
+    assert MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri).search_registered_models() == []

@@ -1,4 +1,4 @@
-"""Subcommands `train`, `models`, `promote` and `download-data`: they fill a config and call the entry function."""
+"""Subcommands `train`, `sweep`, `models`, `promote` and `download-data`: they fill a config and call the entry function."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--data-dir", help="MNIST folder (default: MNIST_DIR, ./data/mnist, ../shared/data/mnist)")
     train.set_defaults(handler=run_train)
 
+    _register_sweep(subparsers)
+
     models = subparsers.add_parser("models", help="list registered versions, their test accuracy and aliases")
     models.add_argument("--tracking-uri")
     models.set_defaults(handler=run_models)
@@ -45,6 +47,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download = subparsers.add_parser("download-data", help="download MNIST from the public mirrors (checksummed)")
     download.add_argument("--data-dir", help="target folder (default ./data/mnist)")
     download.set_defaults(handler=run_download)
+
+
+def _register_sweep(subparsers: argparse._SubParsersAction) -> None:
+    sweep = subparsers.add_parser("sweep", help="tune training settings with Optuna; trials are nested MLflow runs, "
+                                                "the best is registered through the promotion gate")
+    sweep.add_argument("--study", default="demnistify-sweep", help="study name; workers with the same name and "
+                                                                    "storage share one study")
+    sweep.add_argument("--storage", help="Optuna RDB storage URL, e.g. postgresql+psycopg://user@host/optuna "
+                                         "(default: ./optuna.db)")
+    sweep.add_argument("--trials", type=int, default=12, help="trials in the whole study, over all workers")
+    sweep.add_argument("--profile", choices=("quick", "full"), default="quick")
+    sweep.add_argument("--min-epochs", type=int, default=1)
+    sweep.add_argument("--max-epochs", type=int, default=4)
+    sweep.add_argument("--train-limit", type=int, help="use only the first N training images per trial")
+    sweep.add_argument("--test-limit", type=int, help="score only the first N test images per trial")
+    sweep.add_argument("--sequence-cases", type=int, help="multi-digit drawings scored per trial (0: none)")
+    sweep.add_argument("--promote", choices=("auto", "never"), default="auto")
+    sweep.add_argument("--tracking-uri")
+    sweep.add_argument("--data-dir")
+    sweep.set_defaults(handler=run_sweep)
 
 
 def _raise_interrupt(signum, frame):
@@ -73,6 +95,34 @@ def run_train(arguments: argparse.Namespace) -> int:
     state = f"promoted to @{CHAMPION_ALIAS}" if result.promoted else "not promoted"
     print(f"Registered {result.model.name} version {result.model.version} (run {result.run_id}): "
           f"test accuracy {result.test_accuracy:.4f} in {result.wall_seconds:.0f} s, {state}.")
+    return 0
+
+
+def run_sweep(arguments: argparse.Namespace) -> int:
+    """Fill a SweepConfig, run this worker's trials and print the study's table."""
+    from training.sweep import DEFAULT_STORAGE, SweepConfig, sweep
+
+    config = SweepConfig(
+        study_name=arguments.study, storage=arguments.storage or DEFAULT_STORAGE, trials=arguments.trials,
+        profile=arguments.profile, min_epochs=arguments.min_epochs, max_epochs=arguments.max_epochs,
+        train_limit=arguments.train_limit, test_limit=arguments.test_limit,
+        sequence_cases=arguments.sequence_cases, promote=arguments.promote,
+        tracking_uri=arguments.tracking_uri, data_dir=arguments.data_dir,
+    )
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    result = sweep(config)
+    print(f"{'trial':>5}  {'state':<8} {'val_acc':>7}  {'lr':>8} {'width':>5} {'dropout':>7} {'strokes':>7} "
+          f"{'epochs':>6}  run_id")
+    for trial in result.trials:
+        p = trial.params
+        value = f"{trial.value:.4f}" if trial.value is not None else "-"
+        print(f"{trial.number:>5}  {trial.state.name:<8} {value:>7}  {p.get('learning_rate', 0):>8.2e} "
+              f"{p.get('model_width', '-'):>5} {p.get('dropout_rate', 0):>7.3f} {p.get('stroke_probability', 0):>7.3f} "
+              f"{p.get('epochs', '-'):>6}  {trial.user_attrs.get('run_id', '-')}")
+    if result.model is not None:
+        state = f"promoted to @{CHAMPION_ALIAS}" if result.promoted else "not promoted"
+        print(f"Best trial {result.best.number} registered as {result.model.name} version {result.model.version}, "
+              f"{state}; sweep run {result.parent_run_id}, {result.wall_seconds:.0f} s.")
     return 0
 
 

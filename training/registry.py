@@ -1,24 +1,25 @@
-"""Model Registry access: resolve the champion, promote, list versions, load a registered model."""
+"""Model Registry access: resolve the champion, the promotion gate, race-checked promotion, list and load versions."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from demnistify.constants import CHAMPION_ALIAS, DEFAULT_TRACKING_URI, INT8_ARTIFACT, MODEL_NAME
+from demnistify.constants import CHAMPION_ALIAS, DEFAULT_TRACKING_URI, DIGIT_GRAPH_ARTIFACT, KERAS_ARTIFACT, MODEL_NAME
 
 logger = logging.getLogger(__name__)
 
-TEST_ACCURACY_TAG = "test_accuracy"
 # SHA-256 of the int8 serving graph that the version's training run logged and checked: serving
 # runs that graph, verified by this digest, without loading TensorFlow or the Keras model.
 INT8_DIGEST_TAG = "int8_sha256"
+
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 
 
@@ -49,19 +50,23 @@ def resolve_tracking_uri(explicit: str | None = None) -> str:
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def resolve_registry_uri(tracking_uri: str | None = None) -> str:
+    """The registry URI: `MLFLOW_REGISTRY_URI` when set, else the resolved tracking URI (MLflow's own rule)."""
+    return os.environ.get("MLFLOW_REGISTRY_URI") or resolve_tracking_uri(tracking_uri)
+
+
 def connect(tracking_uri: str | None = None) -> MlflowClient:
-    """A client whose tracking and registry stores are both at the resolved URI."""
+    """A client on the resolved tracking store and on the registry (`MLFLOW_REGISTRY_URI`, else the same store)."""
     uri = resolve_tracking_uri(tracking_uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=resolve_registry_uri(uri))
 
 
-def _ref(version) -> ModelRef:
-    accuracy = version.tags.get(TEST_ACCURACY_TAG)
+def _ref(version, metrics: Mapping[str, float] | None = None) -> ModelRef:
     return ModelRef(
         name=version.name,
         version=str(version.version),
         run_id=version.run_id or "",
-        test_accuracy=float(accuracy) if accuracy is not None else None,
+        test_accuracy=(metrics or {}).get("test_accuracy"),
         aliases=tuple(getattr(version, "aliases", ()) or ()),
         int8_digest=version.tags.get(INT8_DIGEST_TAG),
     )
@@ -110,10 +115,26 @@ def get_version(client: MlflowClient, name: str, version: str) -> ModelRef:
 
 
 def promote(client: MlflowClient, version: str, name: str = MODEL_NAME, alias: str = CHAMPION_ALIAS) -> ModelRef:
-    """Move the alias to VERSION and return that version."""
+    """Move the alias to VERSION unconditionally (a person's choice) and return that version with its metrics."""
     ref = get_version(client, name, version)
     client.set_registered_model_alias(name, alias, ref.version)
-    return get_version(client, name, ref.version)
+    return with_metrics(client, get_version(client, name, ref.version))
+
+
+def run_metrics(client: MlflowClient, ref: ModelRef) -> dict[str, float]:
+    """The final metrics of the run that trained a version (test accuracy and the others); {} without a run."""
+    if not ref.run_id:
+        return {}
+    try:
+        return dict(client.get_run(ref.run_id).data.metrics)
+    except MlflowException as error:
+        logger.warning("Version %s: its run %s cannot be read (%s).", ref.version, ref.run_id, error.message)
+        return {}
+
+
+def with_metrics(client: MlflowClient, ref: ModelRef) -> ModelRef:
+    """The version with its run's test accuracy filled in."""
+    return replace(ref, test_accuracy=run_metrics(client, ref).get("test_accuracy"))
 
 
 def list_versions(client: MlflowClient, name: str = MODEL_NAME) -> list[ModelRef]:
@@ -126,33 +147,53 @@ def list_versions(client: MlflowClient, name: str = MODEL_NAME) -> list[ModelRef
     # Version searches do not carry aliases; the registered model holds them as alias -> version.
     refs = [replace(_ref(v), aliases=tuple(a for a, n in aliases.items() if str(n) == str(v.version)))
             for v in versions]
+    refs = [with_metrics(client, ref) for ref in refs]
     return sorted(refs, key=lambda ref: int(ref.version), reverse=True)
 
 
-def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
-    """Download one version's artifacts and load its Keras model; RegistryError if that fails."""
+def download_version(ref: ModelRef, tracking_uri: str | None = None) -> Path:
+    """Download one version's model folder (the recognizer: MLmodel, code, digit graph, Keras model)."""
     import mlflow.artifacts
-    import mlflow.tensorflow
 
     uri = resolve_tracking_uri(tracking_uri)
+    location = connect(uri).get_model_version_download_uri(ref.name, ref.version)
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri))
+
+
+def model_artifact(folder: Path, name: str) -> Path | None:
+    """Where a pyfunc model keeps its artifact `name` (per its MLmodel file), or None if it has none."""
+    from mlflow.models import Model
+    from mlflow.pyfunc import FLAVOR_NAME
+
+    artifacts = Model.load(str(folder)).flavors.get(FLAVOR_NAME, {}).get("artifacts", {})
+    return folder / artifacts[name]["path"] if name in artifacts else None
+
+
+def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
+    """Load one version's Keras digit model (the recognizer's artifact, or a TensorFlow-flavour model)."""
+    import keras
+    import mlflow.tensorflow
+    from mlflow.models import Model
+
     try:
-        location = connect(uri).get_model_version_download_uri(ref.name, ref.version)
-        local_path = mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri)
-        return mlflow.tensorflow.load_model(local_path)
+        folder = download_version(ref, tracking_uri)
+        if "tensorflow" in Model.load(str(folder)).flavors:
+            return mlflow.tensorflow.load_model(str(folder))
+        path = model_artifact(folder, KERAS_ARTIFACT)
+        if path is None:
+            raise FileNotFoundError(f"the model has no {KERAS_ARTIFACT!r} artifact")
+        return keras.saving.load_model(path)
     except Exception as error:  # noqa: BLE001 - missing files, bad zips, Keras errors alike.
         raise RegistryError(f"Cannot load {ref.uri} (run {ref.run_id}): {type(error).__name__}: {error}") from error
 
 
 def load_int8_graph(ref: ModelRef, tracking_uri: str | None = None) -> bytes | None:
-    """The version's int8 ONNX graph logged by its training run, or None if the run has none."""
-    import mlflow.artifacts
-
+    """The serialized digit graph the version's recognizer runs, or None if it has none."""
     try:
-        local_path = mlflow.artifacts.download_artifacts(run_id=ref.run_id, artifact_path=INT8_ARTIFACT,
-                                                         tracking_uri=resolve_tracking_uri(tracking_uri))
-        return Path(local_path).read_bytes()
-    except Exception as error:  # noqa: BLE001 - older runs have none; serving exports the float model then.
-        logger.info("Version %s has no int8 graph (%s); the float model will be exported.", ref.version,
+        folder = model_artifact(download_version(ref, tracking_uri), DIGIT_GRAPH_ARTIFACT)
+        return next(folder.glob("*.onnx")).read_bytes() if folder is not None else None
+    except Exception as error:  # noqa: BLE001 - older versions have none; serving exports the float model then.
+        logger.info("Version %s has no digit graph (%s); the float model will be exported.", ref.version,
                     type(error).__name__)
         return None
 

@@ -1,10 +1,7 @@
-"""MLflow run logging: experiment setup, run lifecycle, per-epoch metrics, dataset, pictures, model."""
+"""MLflow run logging: experiment setup, run lifecycle, per-epoch metrics linked to their datasets, pictures."""
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,26 +9,42 @@ from pathlib import Path
 import keras
 import mlflow
 import mlflow.data
-import mlflow.tensorflow
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure
-from mlflow.models import ModelSignature
-from mlflow.types import Schema, TensorSpec
+from mlflow.entities import LoggedModelStatus
+from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_url
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL
 
-from demnistify.constants import EXPERIMENT_NAME, INPUT_SHAPE, NUM_CLASSES, REPO_ROOT
-from training.registry import INT8_DIGEST_TAG, TEST_ACCURACY_TAG, ModelRef, connect, resolve_tracking_uri
+from demnistify.constants import EXPERIMENT_NAME, MNIST_MIRRORS, REPO_ROOT
+from training.registry import resolve_tracking_uri
 
-MODEL_ARTIFACT_NAME = "model"
+# The logged model a training run produces: the whole recognizer (training/model_logging.py).
+RECOGNIZER_MODEL_NAME = "recognizer"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+# Config fields that only make sense on the machine that trained: a teammate's comparison of
+# runs must not differ by them. The data is logged as datasets (name, digest, public URL).
+LOCAL_ONLY_PARAMS = ("data_dir", "tracking_uri", "parent_run_id")
+# Which logged dataset (by its context) a metric was measured on, by the metric's prefix.
+METRIC_CONTEXTS = {"train": "training", "val": "validation", "test": "testing"}
+# The datasets logged in the active run, by context, so that metrics can link to them.
+_DATASETS: dict[str, mlflow.data.Dataset] = {}
 
 
 def configure_tracking(tracking_uri: str | None = None, experiment_name: str = EXPERIMENT_NAME) -> str:
-    """Point MLflow at the tracking and registry store and make sure the experiment exists."""
+    """Point MLflow at the tracking and registry stores and make sure the experiment exists, tagged for training."""
     uri = resolve_tracking_uri(tracking_uri)
+    # No set_registry_uri: MLflow's registry is then MLFLOW_REGISTRY_URI when the user set it,
+    # else this tracking URI (set_registry_uri would write MLFLOW_REGISTRY_URI for the process).
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    if mlflow.get_experiment_by_name(experiment_name) is None:
-        mlflow.create_experiment(experiment_name, artifact_location=artifact_location_for(uri, experiment_name))
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(experiment_name, artifact_location=artifact_location_for(uri,
+                                                                                                         experiment_name))
+        experiment = mlflow.get_experiment(experiment_id)
+    # The UI opens an experiment of this kind on its training runs, not on the GenAI overview.
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        mlflow.MlflowClient(uri).set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     mlflow.set_experiment(experiment_name)
     return uri
 
@@ -44,52 +57,105 @@ def artifact_location_for(tracking_uri: str, experiment_name: str = EXPERIMENT_N
     return (database.resolve().parent / "mlruns" / experiment_name).as_uri()
 
 
-def git_commit() -> str:
-    """The commit the code runs from, or 'unknown' outside a git checkout."""
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
+class RunStopped(Exception):
+    """Raised to stop a run on purpose (a pruned sweep trial): the run ends KILLED, not FAILED."""
+
+
+def git_tags(path: Path = REPO_ROOT) -> dict[str, str]:
+    """MLflow's own source tags (commit, branch, repository URL) for the checkout the code runs from."""
+    found = {MLFLOW_GIT_COMMIT: get_git_commit(str(path)), MLFLOW_GIT_BRANCH: get_git_branch(str(path)),
+             MLFLOW_GIT_REPO_URL: get_git_repo_url(str(path))}
+    return {name: value for name, value in found.items() if value}
 
 
 @contextmanager
-def tracked_run(run_name: str, params: dict, tags: dict) -> Iterator[mlflow.ActiveRun]:
-    """Start a run; end it FINISHED, KILLED on Ctrl-C or SIGTERM, FAILED on any other error."""
-    run = mlflow.start_run(run_name=run_name)
+def tracked_run(run_name: str, params: dict, tags: dict, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """Start a run (nested under `parent_run_id` if given) sampling system metrics; end it FINISHED,
+    KILLED on Ctrl-C, SIGTERM or RunStopped, FAILED on any other error.
+
+    The recognizer the run will log is created up front (pending) and made the active model,
+    so that every metric logged in the run is linked to it (and to its dataset, see log_metrics).
+    """
+    _DATASETS.clear()
+    run = mlflow.start_run(run_name=run_name, parent_run_id=parent_run_id, nested=parent_run_id is not None,
+                           log_system_metrics=True)
+    model_id = None
     try:
         mlflow.log_params(params)
-        commit = git_commit()
-        mlflow.set_tags({**tags, "git_commit": commit, "mlflow.source.git.commit": commit})
+        mlflow.set_tags({**tags, **git_tags()})
+        model_id = mlflow.initialize_logged_model(name=RECOGNIZER_MODEL_NAME, source_run_id=run.info.run_id,
+                                                  params={name: str(value) for name, value in params.items()}).model_id
+        mlflow.set_active_model(model_id=model_id)
         yield run
-    except KeyboardInterrupt:
-        mlflow.end_run(status="KILLED")
+    except (KeyboardInterrupt, RunStopped):
+        _end_run("KILLED", model_id)
         raise
     except BaseException:
-        mlflow.end_run(status="FAILED")
+        _end_run("FAILED", model_id)
         raise
-    mlflow.end_run(status="FINISHED")
+    _end_run("FINISHED", model_id)
+
+
+def _end_run(status: str, model_id: str | None) -> None:
+    mlflow.clear_active_model()
+    if model_id is not None and mlflow.get_logged_model(model_id).status != LoggedModelStatus.READY:
+        mlflow.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+    mlflow.end_run(status=status)
+
+
+def recognizer_model_id() -> str:
+    """The id of the run's (pending) recognizer, which model_logging logs into."""
+    return mlflow.get_active_model_id()
+
+
+def run_params(config: dict, **extra) -> dict:
+    """A config as run parameters: without what only makes sense on this machine (local paths, URIs)."""
+    return {name: value for name, value in {**config, **extra}.items() if name not in LOCAL_ONLY_PARAMS}
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
     """Log every Keras metric at the end of each epoch, with step = epoch number (from 1)."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        metrics = {_metric_name(name): float(value) for name, value in (logs or {}).items()}
-        mlflow.log_metrics(metrics, step=epoch + 1)
+        log_metrics({_metric_name(name): float(value) for name, value in (logs or {}).items()}, step=epoch + 1)
 
 
 def _metric_name(keras_name: str) -> str:
     return keras_name if keras_name.startswith("val_") or keras_name == "learning_rate" else f"train_{keras_name}"
 
 
-def log_dataset(images: np.ndarray, labels: np.ndarray, name: str, source: str, context: str) -> None:
-    """Record a data split as an `mlflow.data` input of the run (name, digest, source)."""
-    with warnings.catch_warnings():
-        # MLflow registers its local-file source class twice and warns that the path is ambiguous.
-        warnings.filterwarnings("ignore", message="The specified dataset source")
-        dataset = mlflow.data.from_numpy(images, targets=labels, name=name, source=source)
+def log_dataset(images: np.ndarray, labels: np.ndarray, name: str, context: str) -> None:
+    """Record a data split as an `mlflow.data` input of the run: its name, digest and MNIST's public URL."""
+    dataset = mlflow.data.from_numpy(images, targets=labels, name=name, source=MNIST_MIRRORS[0])
     mlflow.log_input(dataset, context=context)
+    _DATASETS[context] = dataset
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    """Tag the active run."""
+    mlflow.set_tags(tags)
+
+
+def active_run_id() -> str:
+    """The id of the active run."""
+    return mlflow.active_run().info.run_id
+
+
+def start_parent_run(name: str, tags: dict[str, str]) -> str:
+    """Create a run (not made active) for runs nested under it from any process; returns its id."""
+    client = mlflow.MlflowClient(mlflow.get_tracking_uri())
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
+    return client.create_run(experiment.experiment_id, run_name=name, tags={**tags, **git_tags()}).info.run_id
+
+
+def end_parent_run(run_id: str, params: dict, metrics: dict[str, float], status: str = "FINISHED") -> None:
+    """Log a parent run's summary and end it."""
+    client = mlflow.MlflowClient(mlflow.get_tracking_uri())
+    for name, value in params.items():
+        client.log_param(run_id, name, value)
+    for name, value in metrics.items():
+        client.log_metric(run_id, name, float(value))
+    client.set_terminated(run_id, status)
 
 
 def log_figures(figures: dict[str, Figure]) -> None:
@@ -103,46 +169,15 @@ def log_text(text: str, file_name: str) -> None:
     mlflow.log_text(text, file_name)
 
 
-def log_bytes(data: bytes, artifact_file: str) -> None:
-    """Log bytes as an artifact file of the active run (a path relative to its artifact root)."""
-    with tempfile.TemporaryDirectory() as folder:
-        local = Path(folder) / Path(artifact_file).name
-        local.write_bytes(data)
-        mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_file).parent) or None)
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log metrics, each linked to the data split it was measured on (by its prefix: train_, val_, test_)."""
+    by_context: dict[str | None, dict[str, float]] = {}
+    for name, value in metrics.items():
+        by_context.setdefault(METRIC_CONTEXTS.get(name.split("_", 1)[0]), {})[name] = float(value)
+    for context, values in by_context.items():
+        mlflow.log_metrics(values, step=step, dataset=_DATASETS.get(context))
 
 
-def log_metrics(metrics: dict[str, float]) -> None:
-    """Log final metrics (no step)."""
-    mlflow.log_metrics({name: float(value) for name, value in metrics.items()})
-
-
-def log_and_register_model(model: keras.Model, example: np.ndarray, model_name: str, test_accuracy: float,
-                           int8_digest: str | None = None) -> ModelRef:
-    """Log the model with signature and input example, register it, and tag the new version.
-
-    `int8_digest` is the SHA-256 of the int8 serving graph the run logged, if it logged one.
-    """
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *INPUT_SHAPE), "digit")]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, NUM_CLASSES), "probabilities")]),
-    )
-    # Explicit requirements spare MLflow a slow dependency inference in a subprocess.
-    requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}", f"numpy=={np.__version__}"]
-    with warnings.catch_warnings():
-        # MLflow feeds the input example as a list to a model whose one input is named.
-        warnings.filterwarnings("ignore", message="The structure of `inputs`")
-        info = mlflow.tensorflow.log_model(
-            model, name=MODEL_ARTIFACT_NAME, signature=signature, input_example=example.astype(np.float32),
-            registered_model_name=model_name, pip_requirements=requirements,
-        )
-    version = str(info.registered_model_version)
-    client = connect(mlflow.get_tracking_uri())
-    client.set_model_version_tag(model_name, version, TEST_ACCURACY_TAG, f"{test_accuracy:.6f}")
-    if int8_digest is not None:
-        client.set_model_version_tag(model_name, version, INT8_DIGEST_TAG, int8_digest)
-    return ModelRef(model_name, version, mlflow.active_run().info.run_id, test_accuracy, int8_digest=int8_digest)
-
-
-def delete_version(ref: ModelRef) -> None:
+def delete_version(ref) -> None:
     """Remove a version registered by a run that then failed, so a failed run registers nothing."""
-    connect(mlflow.get_tracking_uri()).delete_model_version(ref.name, ref.version)
+    mlflow.MlflowClient(mlflow.get_tracking_uri(), mlflow.get_registry_uri()).delete_model_version(ref.name, ref.version)

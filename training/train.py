@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
 
-from demnistify.constants import CHAMPION_ALIAS, INT8_ARTIFACT, MODEL_NAME
-from training import tracking
+from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
+from training import model_logging, tracking
 from training.allographs import allograph_digits
 from training.augment import AugmentedBatches, AugmentSettings
 from training.data import Mnist, default_data_dir, load_mnist
@@ -24,8 +24,9 @@ from training.handwriting import FontNumber, make_font_numbers, read_numbers
 from training.inference import make_classifier
 from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
-from training.quantize import checked_int8_graph
-from training.registry import ModelRef, connect, get_alias, load_classifier, promote
+from training.promotion import Verdict, describe_and_gate
+from training.quantize import checked_int8_graph, export_onnx
+from training.registry import ModelRef, connect, get_alias, load_classifier
 from training.traces import traced_digits
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class TrainConfig:
     data_dir: str | None = None
     tracking_uri: str | None = None
     model_name: str = MODEL_NAME
+    # False logs the recognizer without registering it (sweep trials: only the best is registered).
+    register: bool = True
+    # The sweep's run, under which this run is nested.
+    parent_run_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -106,10 +111,12 @@ class TrainResult:
     """What a finished run produced."""
 
     run_id: str
-    model: ModelRef
+    model: ModelRef | None
     promoted: bool
     test_accuracy: float
     wall_seconds: float
+    # The logged recognizer (`models:/m-...`), registered as `model` unless the config said not to.
+    model_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,32 +141,35 @@ def split_data(data: Mnist, config: TrainConfig) -> Splits:
                   data.train_labels[val], data.test_images[test], data.test_labels[test])
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train, evaluate, log everything to MLflow, register the model and apply the promotion rule."""
+def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
+    """Train, evaluate, log everything to MLflow, register the model and apply the promotion rule.
+
+    `callbacks` run after each epoch's metrics are logged (a sweep prunes trials there).
+    """
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
     data_dir = config.data_dir or str(default_data_dir())
     splits = split_data(load_mnist(data_dir), config)
     tracking.configure_tracking(config.tracking_uri)
-    params = {**asdict(config), "data_dir": data_dir, "tracking_uri": None, "train_size": len(splits.train_labels),
-              "val_size": len(splits.val_labels), "test_size": len(splits.test_labels)}
+    params = tracking.run_params(asdict(config), train_size=len(splits.train_labels),
+                                 val_size=len(splits.val_labels), test_size=len(splits.test_labels))
     with tracking.tracked_run(f"{config.profile}-{time.strftime('%Y%m%d-%H%M%S')}", params,
-                              {"profile": config.profile}) as run:
-        tracking.log_dataset(splits.train_images, splits.train_labels, "mnist-train", data_dir, "training")
-        tracking.log_dataset(splits.val_images, splits.val_labels, "mnist-validation", data_dir, "validation")
-        tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", data_dir, "testing")
-        model = _fit(config, splits)
+                              {"profile": config.profile}, config.parent_run_id) as run:
+        tracking.log_dataset(splits.train_images, splits.train_labels, "mnist-train", "training")
+        tracking.log_dataset(splits.val_images, splits.val_labels, "mnist-validation", "validation")
+        tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", "testing")
+        model = _fit(config, splits, callbacks)
         test_accuracy = _evaluate_and_log(model, splits, config, started)
         numbers = _handwriting_numbers(config)
         scores = Scores(test_accuracy, _log_handwriting(make_classifier(model), numbers))
-        digest = _log_int8_graph(model, splits)
-        ref = tracking.log_and_register_model(model, to_model_input(splits.test_images[:2]), config.model_name,
-                                              test_accuracy, digest)
-        promoted = _promote_or_roll_back(ref, config, scores, numbers)
-    return TrainResult(run.info.run_id, ref, promoted, test_accuracy, time.monotonic() - started)
+        model_uri = model_logging.log_recognizer(model, *_digit_graph(model, splits))
+        ref = model_logging.register(connect(config.tracking_uri), model_uri, config.model_name) \
+            if config.register else None
+        promoted = _promote_or_roll_back(ref, config, scores, numbers) if ref is not None else False
+    return TrainResult(run.info.run_id, ref, promoted, test_accuracy, time.monotonic() - started, model_uri)
 
 
-def _fit(config: TrainConfig, splits: Splits) -> keras.Model:
+def _fit(config: TrainConfig, splits: Splits, callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.Model:
     model = build_model(width=config.model_width, dropout_rate=config.dropout_rate)
     steps_per_epoch = -(-len(splits.train_labels) // config.batch_size)
     compile_model(model, config.learning_rate, steps_per_epoch * config.epochs, warmup_steps=steps_per_epoch // 2)
@@ -175,7 +185,7 @@ def _fit(config: TrainConfig, splits: Splits) -> keras.Model:
         batch_size=None if batches is not None else config.batch_size,
         epochs=config.epochs,
         validation_data=(to_model_input(splits.val_images), splits.val_labels),
-        callbacks=[tracking.EpochMetricsLogger()],
+        callbacks=[tracking.EpochMetricsLogger(), *callbacks],
         # A progress bar on a terminal, one line per epoch in logs and CI.
         verbose=1 if sys.stdout.isatty() else 2,
     )
@@ -229,21 +239,19 @@ def _evaluate_and_log(model: keras.Model, splits: Splits, config: TrainConfig, s
     return result.accuracy
 
 
-def _log_int8_graph(model: keras.Model, splits: Splits) -> str | None:
-    # Serving runs the int8 graph when the run has one, and finds it by the SHA-256 returned
-    # here; without it serving exports the float model itself, so a failed quantization costs
-    # speed (and TensorFlow in the server), never the run.
+def _digit_graph(model: keras.Model, splits: Splits) -> tuple[bytes, bool]:
+    # The recognizer runs the int8 graph when it reads the validation digits as well as the
+    # model; otherwise the float export, so a failed quantization costs speed, never the run.
     try:
         graph, metrics = checked_int8_graph(model, to_model_input(splits.val_images), splits.val_labels)
     except Exception as error:  # noqa: BLE001 - ONNX export and quantization fail in many ways.
-        logger.warning("No int8 serving graph: the export failed (%s: %s).", type(error).__name__, error)
-        return None
+        logger.warning("No int8 graph: the quantization failed (%s: %s).", type(error).__name__, error)
+        return export_onnx(model), False
     tracking.log_metrics(metrics)
     if graph is None:
-        logger.warning("No int8 serving graph: it read the validation digits worse (%s).", metrics)
-        return None
-    tracking.log_bytes(graph, INT8_ARTIFACT)
-    return hashlib.sha256(graph).hexdigest()
+        logger.warning("No int8 graph: it read the validation digits worse (%s).", metrics)
+        return export_onnx(model), False
+    return graph, True
 
 
 def _handwriting_numbers(config: TrainConfig) -> list[FontNumber]:
@@ -274,21 +282,21 @@ def _promote_or_roll_back(ref: ModelRef, config: TrainConfig, scores: Scores, nu
 
 
 def _apply_promotion_rule(ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]) -> bool:
-    if config.promote == "never":
-        return False
     client = connect(config.tracking_uri)
-    champion = get_alias(client, config.model_name, CHAMPION_ALIAS)
-    decision = decide(scores, _champion_scores(champion, config, numbers))
-    logger.info("Promotion of version %s: %s", ref.version, decision.reason)
-    tracking.log_text(decision.reason + "\n", "promotion_decision.txt")
-    if decision.promote:
-        promote(client, ref.version, config.model_name, CHAMPION_ALIAS)
-    return decision.promote
+    verdict = describe_and_gate(client, ref, "demnistify train", config.promote == "auto",
+                                gate=_handwriting_gate(client, ref, config, scores, numbers))
+    tracking.log_text(verdict.reason + "\n", "promotion_decision.txt")
+    return verdict.promote
 
 
-def _champion_scores(champion: ModelRef | None, config: TrainConfig, numbers: list[FontNumber]) -> Scores | None:
-    """The champion's scores on the candidate's own handwriting numbers (read again, so the pairs match)."""
-    if champion is None:
-        return None
-    _, classify = load_classifier(champion.uri, config.tracking_uri)
-    return Scores(champion.test_accuracy or 0.0, read_numbers(numbers, classify))
+def _handwriting_gate(client, ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]):
+    """The gate of training.gate: the champion reads the candidate's own handwriting numbers again, so the pairs match."""
+    def gate(metrics, champion_metrics) -> Verdict:
+        champion = get_alias(client, ref.name, CHAMPION_ALIAS)
+        if champion is None or champion_metrics is None:
+            return Verdict(True, "no champion yet")
+        _, classify = load_classifier(champion.uri, config.tracking_uri)
+        theirs = Scores(champion_metrics.get("test_accuracy", 0.0), read_numbers(numbers, classify))
+        decision = decide(scores, theirs)
+        return Verdict(decision.promote, decision.reason)
+    return gate

@@ -1,0 +1,106 @@
+"""`DrawingRecognizer`: an MLflow pyfunc that reads whole drawings with the server's pipeline and digit graph."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import mlflow.pyfunc
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from demnistify.constants import DIGIT_GRAPH_ARTIFACT
+from pipeline import recognize_image, recognize_strokes
+from recognizer.graph import OnnxClassifier, onnx_session
+
+# The pipeline reads one drawing's digit candidates in one call, a handful of 28x28 inputs:
+# one ONNX Runtime thread is fastest for them (serving/onnx_runtime.py).
+GRAPH_THREADS = 1
+# The fields a drawing may carry; any other column is refused rather than silently ignored.
+FIELDS = ("strokes", "width", "height", "pen_width", "image")
+
+# A drawing of "7" on a 200x150 canvas: the format `predict` takes (and the logged input example).
+INPUT_EXAMPLE = [{"strokes": [[[60.0, 30.0], [140.0, 30.0], [120.0, 70.0], [95.0, 125.0]]],
+                  "width": 200, "height": 150, "pen_width": 6.0}]
+
+
+class DrawingRecognizer(mlflow.pyfunc.PythonModel):
+    """Reads drawings: each one is pen strokes on a canvas, or a base64 PNG/JPEG picture.
+
+    `predict` takes a DataFrame or a list of dicts with `strokes` ([[[x, y], ...], ...], canvas
+    pixels, y down), `width`, `height` and optional `pen_width`, or with `image` instead; it
+    returns one dict per drawing: `text`, `lines` and `digits` (label, confidence, box
+    [x, y, width, height], top candidates, unsure, line), exactly as the websocket server does.
+    """
+
+    def load_context(self, context) -> None:
+        graph = _graph_file(Path(context.artifacts[DIGIT_GRAPH_ARTIFACT]))
+        self._classify = OnnxClassifier(onnx_session(str(graph), GRAPH_THREADS))
+
+    def predict(self, context, model_input, params=None) -> list[dict]:
+        return read_drawings(self._classify, model_input)
+
+
+def read_drawings(classify, model_input) -> list[dict]:
+    """Read every drawing of a pyfunc input with `classify`; MlflowException naming the first bad drawing."""
+    return [read_drawing(classify, index, drawing) for index, drawing in enumerate(drawings(model_input))]
+
+
+def read_drawing(classify, index: int, drawing: dict) -> dict:
+    """One drawing's recognition, checked and read exactly as the websocket server does."""
+    from serving.config import Limits
+    from serving.protocol import ImageRequest, ProtocolError, parse_recognize
+
+    try:
+        request = parse_recognize(drawing, index, Limits())
+        if isinstance(request, ImageRequest):
+            return recognize_image(request.data, classify).as_dict()
+        return recognize_strokes(request.strokes, request.width, request.height, classify,
+                                 pen_width=request.pen_width).as_dict()
+    except (ProtocolError, ValueError) as error:
+        raise MlflowException(f"Drawing {index}: {error}", INVALID_PARAMETER_VALUE) from None
+
+
+def drawings(model_input) -> list[dict]:
+    """The drawings in a pyfunc input (a DataFrame, a list of dicts or one dict), missing fields left out."""
+    if hasattr(model_input, "to_dict"):
+        model_input = model_input.to_dict(orient="records")
+    if isinstance(model_input, dict):
+        model_input = [model_input]
+    if not isinstance(model_input, Iterable) or isinstance(model_input, (str, bytes)):
+        raise MlflowException(f"Expected drawings (a list of objects), got {type(model_input).__name__}.",
+                              INVALID_PARAMETER_VALUE)
+    return [_drawing(index, row) for index, row in enumerate(model_input)]
+
+
+def _drawing(index: int, row) -> dict:
+    if not isinstance(row, dict):
+        raise MlflowException(f"Drawing {index} must be an object with {', '.join(FIELDS)}; got "
+                              f"{type(row).__name__}.", INVALID_PARAMETER_VALUE)
+    unknown = sorted(set(row) - set(FIELDS))
+    if unknown:
+        raise MlflowException(f"Drawing {index} has unknown fields {unknown}; a drawing holds {', '.join(FIELDS)}.",
+                              INVALID_PARAMETER_VALUE)
+    return {name: _plain(value) for name, value in row.items() if not _missing(value)}
+
+
+def _missing(value) -> bool:
+    # A DataFrame fills the fields a row lacks with None or NaN.
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value):
+    # Columns of nested lists arrive as NumPy arrays (of arrays) after schema enforcement.
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _graph_file(folder: Path) -> Path:
+    files = sorted(folder.glob("*.onnx"))
+    if len(files) != 1:
+        raise MlflowException(f"The model's digit graph folder {folder} must hold one .onnx file, got {len(files)}.")
+    return files[0]
