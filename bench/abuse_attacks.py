@@ -31,7 +31,7 @@ def huge_json(seed: int, size: int = 2_000_000) -> str:
     """A frame just under the 2 MiB frame limit full of one-point strokes: far more points than allowed."""
     stroke = f"[[{seed % 9 + 1},2]],"
     body = stroke * ((size - 80) // len(stroke))
-    return '{"type":"recognize","id":%d,"width":100,"height":100,"strokes":[%s[[1,1]]]}' % (seed, body)
+    return '{"type":"recognize","id":' + str(seed) + ',"width":100,"height":100,"strokes":[' + body + '[[1,1]]]}'
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -99,7 +99,7 @@ async def send_attack(url: str, frames: list, address: str, stats: AttackStats, 
         except InvalidStatus:
             stats.refused += 1
             await asyncio.sleep(0.05)
-        except (asyncio.TimeoutError, OSError):
+        except (TimeoutError, OSError):
             return
 
 
@@ -118,7 +118,7 @@ async def flood(url: str, address: str, stats: AttackStats, until: float) -> Non
             except InvalidStatus:
                 stats.refused += 1
                 await asyncio.sleep(0.01)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 await asyncio.sleep(0.05)
         await asyncio.sleep(max(0.0, until - time.monotonic()))
     finally:

@@ -100,7 +100,7 @@ async def steady(url: str, until: float, latencies: list[float], errors: list[st
             try:
                 event = json.loads(await asyncio.wait_for(ws.recv(), until + 30 - started))
                 errors += [event["code"]] if event["type"] == "error" else []
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 errors.append("timeout")
             latencies.append(time.monotonic() - started)
             index += 1

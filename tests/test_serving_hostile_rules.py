@@ -57,7 +57,7 @@ def test_frame_with_more_arrays_than_a_legal_drawing_is_refused_unread():
         parse_message(huge_json(1), LIMITS)
     assert refused.value.code == ErrorCode.TOO_MANY_POINTS and "not read" in refused.value.message
     assert time.perf_counter() - started < 0.02
-    flat = '{"type":"recognize","width":9,"height":9,"strokes":[[[1,2]]],"x":[%s]}' % ",".join(["10"] * 50_000)
+    flat = '{"type":"recognize","width":9,"height":9,"strokes":[[[1,2]]],"x":[' + ",".join(["10"] * 50_000) + "]}"
     with pytest.raises(ProtocolError, match="commas"):
         parse_message(flat, LIMITS)
 
