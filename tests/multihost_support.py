@@ -42,6 +42,7 @@ class Network:
         self.prefix = f"dmn{os.getpid()}"
         self.names = {host: f"{self.prefix}-{host}" for host in ("a", "b", "c", "d", "cl", "sw")}
         self.processes: list[subprocess.Popen] = []
+        self.cleanups: list = []  # Called once everything has stopped.
 
     def ns(self, host: str) -> str:
         return self.names[host]
@@ -107,11 +108,14 @@ class Network:
         for name in self.names.values():
             run("ip", "netns", "del", name, check=False)
             shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+        for cleanup in self.cleanups:
+            cleanup()
 
 
 def host_env(**extra: str) -> dict:
     """This environment, importing this checkout's code in every subprocess."""
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("MLFLOW_EXPERIMENT")}
+    return {**inherited, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
 def environment_file(path: Path = DEPLOY / "demnistify.env") -> dict[str, str]:
@@ -127,11 +131,13 @@ def unit_environment(unit: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
-def exec_start(unit: Path, env: dict[str, str]) -> list[str]:
-    """A unit's ExecStart as systemd runs it: ${NAME} from the environment, the program from this venv."""
+def exec_start(unit: Path, env: dict[str, str], hostname: str = "") -> list[str]:
+    """A unit's ExecStart as systemd runs it on `hostname`: ${NAME} from the environment, %H the host
+    name, the program from this venv."""
     line = next(line for line in unit.read_text().splitlines() if line.startswith("ExecStart="))
     words = shlex.split(line.removeprefix("ExecStart="))
-    words = [re.sub(r"\$\{(\w+)\}", lambda match: env[match.group(1)], word) for word in words]
+    words = [re.sub(r"\$\{(\w+)\}", lambda match: env[match.group(1)], word).replace("%H", hostname)
+             for word in words]
     # The units name the install in /opt/demnistify/venv; the test runs the one it is in.
     return [str(Path(sys.executable).parent / Path(words[0]).name), *words[1:]]
 
@@ -148,7 +154,8 @@ def register_version(tracking_uri: str, graph_path: Path, champion: bool) -> str
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri, tracking_uri)
     folder, name = INT8_ARTIFACT.rsplit("/", 1)
-    with tempfile.TemporaryDirectory() as staging, mlflow.start_run() as run:
+    experiment = mlflow.set_experiment("multihost").experiment_id
+    with tempfile.TemporaryDirectory() as staging, mlflow.start_run(experiment_id=experiment) as run:
         shutil.copy(graph_path, Path(staging) / name)
         mlflow.log_artifact(str(Path(staging) / name), artifact_path=folder)
     with contextlib.suppress(MlflowException):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,8 +79,9 @@ def network(tmp_path):
 
 def start_tracking(network: Network, tmp: Path, env: dict) -> None:
     """PostgreSQL and deploy/mlflow.service on host a."""
-    data = tmp / "pg"
-    data.mkdir()
+    # Outside pytest's folders, which only root may enter; removed with the namespaces' processes.
+    data = Path(tempfile.mkdtemp(prefix="demnistify-pg-"))
+    network.cleanups.append(lambda: shutil.rmtree(data, ignore_errors=True))
     os.chown(data, *_postgres_ids())
     user = ["runuser", "-u", "postgres", "--"]
     subprocess.run(["ip", "netns", "exec", network.ns("a"), *user, str(POSTGRES_BIN / "initdb"), "-D", str(data),
@@ -135,8 +138,9 @@ def wait_for(check, timeout: float, what: str) -> float:
 def in_namespace(network: Network, host: str, action: str, *arguments: str) -> str:
     command = ["ip", "netns", "exec", network.ns(host), sys.executable, "-m", "tests.multihost_support", action,
                "--tracking-uri", "http://tracking:5000", *arguments]
-    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=120, env=host_env(),
-                          cwd=DEPLOY.parent).stdout.strip()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=host_env(), cwd=DEPLOY.parent)
+    assert done.returncode == 0, f"{action} failed: {done.stderr[-3000:]}"
+    return done.stdout.strip().splitlines()[-1]  # MLflow prints where to view the run before it.
 
 
 def start_replicas_and_nginx(network: Network, tmp: Path, env: dict) -> dict:
@@ -148,7 +152,7 @@ def start_replicas_and_nginx(network: Network, tmp: Path, env: dict) -> dict:
         metrics_dir = Path(unit_environment(unit)["PROMETHEUS_MULTIPROC_DIR"].replace("/run", str(tmp / host), 1))
         metrics_dir.mkdir(parents=True)
         replica_env = host_env(**env, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-        replicas[host] = network.start(host, exec_start(DEPLOY / "demnistify.service", env), tmp / f"replica-{host}.log",
+        replicas[host] = network.start(host, exec_start(unit, env, f"replica-{host}"), tmp / f"replica-{host}.log",
                                        replica_env)
     for replica in ("replica-b", "replica-c"):
         wait_for(lambda: http_ok(network, "d", f"http://{replica}:8765/healthz"), 120, replica)
