@@ -79,7 +79,8 @@ class Client:
                 inbox.put_nowait(event)
         except ConnectionClosed:
             pass
-        self.log["drops"].append(time.time())
+        if ws.close_code != 1000:  # Dropped by the server's side, not closed by this client.
+            self.log["drops"].append(time.time())
         inbox.put_nowait(None)
 
     async def draw(self, drawing: int) -> None:
