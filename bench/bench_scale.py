@@ -79,7 +79,11 @@ def servers(tracking_uri: str | None, count: int, workers: int):
     try:
         for _ in range(count):
             shared = ("--workers", str(workers), "--port", str(free_port())) if workers > 1 else ()
-            server = ServerProcess(tracking_uri, "--max-connections-per-address", "10000", *shared)
+            # Replicas on one machine get the threads `--workers` would give each of its processes.
+            cores = os.cpu_count() or 1
+            sized = ("--threads", str(max(2, 2 * cores // count)), "--model-threads", str(max(1, cores // count)))
+            server = ServerProcess(tracking_uri, "--max-connections-per-address", "10000", *shared,
+                                   *(sized if count > 1 else ()))
             started.append(server)
             for _ in range(workers - 1):
                 server.process.stdout.readline()  # Every worker says when it is ready.
