@@ -132,7 +132,13 @@ def list_versions(client: MlflowClient, name: str = MODEL_NAME) -> list[ModelRef
 def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
     """Download one version's artifacts and load its Keras model; RegistryError if that fails."""
     import mlflow.artifacts
-    import mlflow.tensorflow
+
+    try:
+        import mlflow.tensorflow
+        import tensorflow  # noqa: F401 - the server-only install has none.
+    except ImportError:
+        raise RegistryError(f"{ref.uri} cannot be served by this install: it has no int8 graph registered with it, "
+                            "and loading its Keras model needs TensorFlow (pip install \"demnistify[train]\").") from None
 
     uri = resolve_tracking_uri(tracking_uri)
     try:
