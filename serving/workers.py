@@ -13,6 +13,7 @@ import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from demnistify.constants import LOG_FORMAT
 from serving.config import ServeConfig
 from serving.metrics import MULTIPROCESS_VARIABLE, process_ended
 
@@ -25,9 +26,11 @@ MIN_UPTIME_SECONDS = 10.0
 RESTART_DELAY_SECONDS = 1.0
 
 
-def _worker(config: ServeConfig) -> None:
+def _worker(config: ServeConfig, level: int) -> None:
     from serving.app import serve
 
+    # A spawned process starts with no logging set up: it logs as the command that started it.
+    logging.basicConfig(level=level, format=LOG_FORMAT)
     sys.exit(serve(config))
 
 
@@ -44,7 +47,8 @@ class Supervisor:
         self.restarts = 0
 
     def start(self, index: int) -> None:
-        process = self.context.Process(target=_worker, args=(self.config,), name=f"worker-{index}")
+        process = self.context.Process(target=_worker, args=(self.config, logging.getLogger().level),
+                                       name=f"worker-{index}")
         process.start()
         self.workers[index], self.started[index] = process, time.monotonic()
 

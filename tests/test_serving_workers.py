@@ -77,4 +77,6 @@ def test_a_dead_worker_is_replaced_while_the_other_serves_and_metrics_add_up(tra
     assert [value(row, "demnistify_open_connections") for row in scrapes] == [6] * 6
     assert [value(row, "demnistify_recognitions_total", outcome="answered") for row in scrapes] == [8] * 6
     assert "died (exit -9); starting another" in errors
+    # Workers log as the command does: the two first ones and the replacement each say what they run.
+    assert errors.count(f"Version {trained_store.result.model.version} runs on") == 3, errors
     assert server.returncode == 0, errors
