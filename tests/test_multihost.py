@@ -116,13 +116,14 @@ def http_ok(network: Network, host: str, url: str) -> bool:
 
 
 def scrape(network: Network, replica: str) -> dict:
-    """The replica's /metrics, read from host d, as {'version': served, 'connections': open}."""
+    """The replica's /metrics, read from host d, as {'version': served by all its workers, 'connections': open}."""
     text = fetch(network, "d", f"http://{replica}:8765/metrics")
     if text is None:
         return {"version": None, "connections": 0}
     samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
-    served = [sample.labels["version"] for sample in samples if sample.name == "demnistify_model_info" and sample.value]
-    return {"version": max(served, default=None),
+    # With several workers, a version is 1 while any live worker serves it: one version means all moved.
+    served = {sample.labels["version"] for sample in samples if sample.name == "demnistify_model_info" and sample.value}
+    return {"version": served.pop() if len(served) == 1 else None,
             "connections": sum(sample.value for sample in samples if sample.name == "demnistify_open_connections")}
 
 

@@ -50,8 +50,12 @@ def test_a_dead_worker_is_replaced_while_the_other_serves_and_metrics_add_up(tra
     port = free_port()
     command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", str(port), "--workers", "2",
                "--tracking-uri", trained_store.tracking_uri, "--threads", "2"]
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=environment)
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    # A file, not a pipe: the workers log every request, and a full pipe would block them.
+    log = (tmp_path / "stderr.log").open("w")
+    server = subprocess.Popen(command, stderr=log, text=True, env=environment)
     try:
         first = live_pids(port, 2)
         os.kill(min(first), signal.SIGKILL)
@@ -68,9 +72,11 @@ def test_a_dead_worker_is_replaced_while_the_other_serves_and_metrics_add_up(tra
                 break
         answers, scrapes = asyncio.run(hold_and_recognize(port, 6))
         server.send_signal(signal.SIGTERM)
-        _, errors = server.communicate(timeout=60)
+        server.wait(timeout=60)
     finally:
         server.kill()
+        log.close()
+    errors = (tmp_path / "stderr.log").read_text()
     assert len(first) == 2 and len(second) == 2 and min(first) not in second, (first, second)
     assert answered_meanwhile == ["17", "17"] and answers == ["17"] * 6
     # Every scrape sees the six open connections of both workers, and the answers of all of them.
