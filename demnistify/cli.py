@@ -15,6 +15,7 @@ import os
 import sys
 
 from demnistify import __version__
+from demnistify.constants import LOG_FORMAT
 
 # Each module exposes `register(subparsers)`, adding its subcommands with a `handler`
 # default that takes the parsed arguments and returns an exit status.
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if arguments.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     try:
         return int(arguments.handler(arguments) or 0)

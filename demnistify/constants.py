@@ -65,3 +65,5 @@ DEFAULT_PATIENCE_SECONDS = 0.033
 DEFAULT_PREVIEW_PATIENCE_SECONDS = 0.3
 # Environment variable holding the bearer token `demnistify serve` requires (none: no token).
 TOKEN_VARIABLE = "DEMNISTIFY_TOKEN"
+# How every command logs, and each worker of `serve --workers` the same way.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -23,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from serving import metrics
 from serving.access import (RETRY_AFTER_SECONDS, ConnectionCaps, Refusal, ThrottledLog, check_upgrade,
                             full_health_allowed, host_allowed)
 from serving.config import ServeConfig
@@ -81,6 +82,7 @@ class App:
         """One connection: hello, then read frames into the latest-drawing slot until it closes."""
         limits, address = self.config.limits, _address(websocket)
         self.caps.opened(address)
+        metrics.CONNECTIONS.inc()
         slot = LatestSlot()
         buckets = (TokenBucket(limits.max_messages_per_second, limits.burst),
                    TokenBucket(limits.max_bytes_per_second, limits.byte_burst))
@@ -92,6 +94,7 @@ class App:
                 error = self._receive(message, slot, buckets)
                 if error is None:
                     continue
+                metrics.ERRORS.labels(str(error.code)).inc()
                 await websocket.send(encode(error_event(error)))
                 if error.code == ErrorCode.RATE_LIMITED and not abuse.allow():
                     refusals.warning("abuse", "Closed a connection from %s with 1008: it kept sending past its "
@@ -103,6 +106,7 @@ class App:
             logger.debug("Connection dropped by the client.")
         finally:
             self.caps.closed(address)
+            metrics.CONNECTIONS.dec()
             worker.cancel()
             # The worker ends with ConnectionClosed when the client left mid-send; that is expected.
             await asyncio.gather(worker, return_exceptions=True)
@@ -124,6 +128,7 @@ class App:
 
     def on_swap(self, model: ServedModel) -> None:
         """Tell every client which model answers from now on."""
+        metrics.model_served(model.ref.name, model.ref.version, swapped=True)
         if self.server is not None:
             broadcast(self.server.connections, encode(model_event(model.ref)))
 
@@ -152,6 +157,8 @@ class App:
             full = full_health_allowed(request.path, request.headers, self.config.token, connection.remote_address)
             body = json.dumps(self.health(full)).encode()
             return http_response(http.HTTPStatus.OK, body, "application/json")
+        if path == "/metrics":
+            return self._metrics(connection, request)
         if path in ("/", "/index.html"):
             page = self.config.static_dir / "index.html"
             body = page.read_bytes() if page.is_file() else PLACEHOLDER_PAGE
@@ -159,6 +166,14 @@ class App:
         if path.startswith("/static/"):
             return self._static(path.removeprefix("/static/"))
         return not_found(path)
+
+    def _metrics(self, connection: ServerConnection, request: Request) -> Response:
+        # With a token set, Prometheus presents it (a scrape config's `authorization`), as /healthz's details need.
+        if self.config.token is not None and not full_health_allowed(request.path, request.headers, self.config.token,
+                                                                     connection.remote_address):
+            return self._refuse(connection, "metrics", Refusal(http.HTTPStatus.UNAUTHORIZED, (
+                "/metrics needs the server's token (Authorization: Bearer).")))
+        return http_response(http.HTTPStatus.OK, *metrics.exposition())
 
     def _refuse(self, connection: ServerConnection, kind: str, refusal: Refusal) -> Response:
         refusals.warning(kind, "Refused a %s request from %s: %s", kind, connection.remote_address, refusal.message)
@@ -199,7 +214,7 @@ def http_response(status: http.HTTPStatus, body: bytes, content_type: str) -> Re
 
 def not_found(path: str) -> Response:
     """404 naming the routes that exist."""
-    text = f"404 Not Found: {path}\nRoutes: / (drawing page), /static/<file>, /healthz, and the websocket.\n"
+    text = f"404 Not Found: {path}\nRoutes: / (drawing page), /static/<file>, /healthz, /metrics, and the websocket.\n"
     return http_response(http.HTTPStatus.NOT_FOUND, text.encode(), "text/plain; charset=utf-8")
 
 
@@ -214,6 +229,7 @@ async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
     executor = ThreadPoolExecutor(config.threads_per_worker, thread_name_prefix="recognize")
     try:
         await loop.run_in_executor(registry_executor, store.load_initial)
+        metrics.model_served(store.current.ref.name, store.current.ref.version)
         app = App(config, store, executor)
         # No compression: frames are small and deflate would cost CPU that recognition needs.
         async with websockets_serve(app.handler, config.host, config.port, process_request=app.process_request,

@@ -17,6 +17,7 @@ import numpy as np
 
 from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
 from pipeline import render_strokes_digit
+from serving.metrics import cache_counters
 from pipeline.types import Classifier, StrokeRenderer
 
 
@@ -48,8 +49,9 @@ class BoundedLru:
     Keys are kept as digests. Also the pipeline's `ReadingMemo`: how each blob of a drawing was read.
     """
 
-    def __init__(self, size: int, max_bytes: int = CACHE_BYTES) -> None:
+    def __init__(self, size: int, max_bytes: int = CACHE_BYTES, name: str = "readings") -> None:
         self._size, self._max_bytes, self._entries = size, max_bytes, OrderedDict()
+        self._hit, self._miss = cache_counters(name)
         self._lock = threading.Lock()
         self.hits = self.misses = 0
         self.bytes = 0
@@ -61,9 +63,11 @@ class BoundedLru:
             found = self._entries.get(key)
             if found is None:
                 self.misses += 1
+                self._miss.inc()
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
+            self._hit.inc()
             return found[0]
 
     def put(self, key: bytes, value: Any) -> None:
@@ -86,7 +90,7 @@ class DigitCache:
     """
 
     def __init__(self, classify: Classifier, size: int) -> None:
-        self._classify, self.entries = classify, BoundedLru(size)
+        self._classify, self.entries = classify, BoundedLru(size, name="digits")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
@@ -116,7 +120,7 @@ class RenderCache:
     """
 
     def __init__(self, size: int, render: StrokeRenderer = render_strokes_digit) -> None:
-        self._render, self.entries = render, BoundedLru(size)
+        self._render, self.entries = render, BoundedLru(size, name="renders")
 
     def __call__(self, strokes: list[np.ndarray], box: tuple[float, float, float, float]) -> np.ndarray:
         key = _strokes_key(strokes, box)

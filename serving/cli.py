@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE),
                        help=f"require this bearer token on every websocket (default: ${TOKEN_VARIABLE})")
     serve.add_argument("--workers", type=int, default=1,
-                       help="serving processes sharing the port with SO_REUSEPORT (default 1)")
+                       help="serving processes sharing the port with SO_REUSEPORT, one per core (default 1); "
+                            "a dead one is replaced while the others serve")
     serve.add_argument("--patience-seconds", type=float, default=DEFAULT_PATIENCE_SECONDS,
                        help="when busy, how long a drawing that is still changing may be put behind finished "
                             f"ones (default {DEFAULT_PATIENCE_SECONDS:g}; 0: first come, first served)")

@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline import normalize_digit, recognize_image, recognize_strokes
 from pipeline.budget import Budget, Superseded, TooComplex
+from serving import metrics
 from serving.model_store import ModelStore, ServedModel
 from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest,
                               encode, error_event, result_event)
@@ -72,6 +73,8 @@ class LatestSlot:
             if self._job is None:
                 self._first = job.received
             self.dropped += self._job is not None
+            if self._job is not None:
+                metrics.REPLACED.inc()
             self._job = job
         self._ready.set()
 
@@ -143,19 +146,29 @@ def run_newest(slot: LatestSlot, store: ModelStore) -> str | None:
     job = slot.take()
     if job is None:
         return None  # A newer wake-up already took it.
+    metrics.WAIT_SECONDS.observe(time.perf_counter() - job.received)
     # Any drawing waiting in the slot now is newer than this one.
     budget = _budget(job, lambda: slot.pending_since() is not None)
     try:
-        return execute(job, store.current, budget)
+        reply = execute(job, store.current, budget)
     except Superseded:
+        metrics.RECOGNITIONS.labels("superseded").inc()
         return None  # The connection's newer drawing is next.
     except ProtocolError as error:
-        return encode(error_event(error))
+        return _failed(error)
     except Exception:  # noqa: BLE001 - one bad drawing must not end the connection.
         logger.exception("Recognition failed")
-        error = ProtocolError(ErrorCode.INTERNAL, "The server failed to recognize this drawing; it was logged. "
-                              "Try again.", getattr(job.request, "id", None))
-        return encode(error_event(error))
+        return _failed(ProtocolError(ErrorCode.INTERNAL, "The server failed to recognize this drawing; it was "
+                                     "logged. Try again.", getattr(job.request, "id", None)))
+    metrics.RECOGNITIONS.labels("answered").inc()
+    metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - job.received)
+    return reply
+
+
+def _failed(error: ProtocolError) -> str:
+    metrics.RECOGNITIONS.labels("failed").inc()
+    metrics.ERRORS.labels(str(error.code)).inc()
+    return encode(error_event(error))
 
 
 def _budget(job: Job, superseded: Callable[[], bool]) -> Budget | None:

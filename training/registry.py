@@ -171,8 +171,12 @@ def model_artifact(folder: Path, name: str) -> Path | None:
 
 def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
     """Load one version's Keras digit model (the recognizer's artifact, or a TensorFlow-flavour model)."""
-    import keras
-    import mlflow.tensorflow
+    try:
+        import keras
+        import mlflow.tensorflow
+    except ImportError:
+        raise RegistryError(f"{ref.uri} cannot be served by this install: it has no int8 graph registered with it, "
+                            "and loading its Keras model needs TensorFlow (pip install \"demnistify[train]\").") from None
     from mlflow.models import Model
 
     try:
