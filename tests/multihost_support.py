@@ -48,7 +48,7 @@ class Network:
         return self.names[host]
 
     def create(self) -> None:
-        for host, name in self.names.items():
+        for name in self.names.values():
             run("ip", "netns", "add", name)
             run("ip", "-n", name, "link", "set", "lo", "up")
             self._hosts_file(name)
@@ -143,25 +143,31 @@ def exec_start(unit: Path, env: dict[str, str], hostname: str = "") -> list[str]
 
 
 def register_version(tracking_uri: str, graph_path: Path, champion: bool) -> str:
-    """Log an int8 graph in a new run on the tracking server and register it with its digest; the version."""
+    """Log an int8 graph as a recognizer's digit graph in a new run on the tracking server and register
+    it with its digest; the version."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from demnistify.constants import CHAMPION_ALIAS, INT8_ARTIFACT, MODEL_NAME
+    from demnistify.constants import CHAMPION_ALIAS, DIGIT_GRAPH_ARTIFACT, MODEL_NAME
     from training.registry import INT8_DIGEST_TAG
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri, tracking_uri)
-    folder, name = INT8_ARTIFACT.rsplit("/", 1)
     experiment = mlflow.set_experiment("multihost").experiment_id
     with tempfile.TemporaryDirectory() as staging, mlflow.start_run(experiment_id=experiment) as run:
-        shutil.copy(graph_path, Path(staging) / name)
-        mlflow.log_artifact(str(Path(staging) / name), artifact_path=folder)
+        # The layout the server reads a version from (training.registry.model_artifact): an MLmodel
+        # whose pyfunc flavour names the digit graph's folder.
+        model = Path(staging) / "recognizer"
+        (model / "artifacts" / DIGIT_GRAPH_ARTIFACT).mkdir(parents=True)
+        shutil.copy(graph_path, model / "artifacts" / DIGIT_GRAPH_ARTIFACT / "model.onnx")
+        (model / "MLmodel").write_text(f"flavors:\n  python_function:\n    artifacts:\n      {DIGIT_GRAPH_ARTIFACT}:\n"
+                                       f"        path: artifacts/{DIGIT_GRAPH_ARTIFACT}\n")
+        mlflow.log_artifacts(str(model), artifact_path="recognizer")
     with contextlib.suppress(MlflowException):
         client.create_registered_model(MODEL_NAME)
     digest = hashlib.sha256(graph_path.read_bytes()).hexdigest()
-    version = client.create_model_version(MODEL_NAME, f"{run.info.artifact_uri}/{folder}", run.info.run_id,
+    version = client.create_model_version(MODEL_NAME, f"{run.info.artifact_uri}/recognizer", run.info.run_id,
                                           tags={INT8_DIGEST_TAG: digest}).version
     if champion:
         client.set_registered_model_alias(MODEL_NAME, CHAMPION_ALIAS, str(version))

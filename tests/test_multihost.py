@@ -157,7 +157,7 @@ def start_replicas_and_nginx(network: Network, tmp: Path, env: dict) -> dict:
         replicas[host] = network.start(host, exec_start(unit, env, f"replica-{host}"), tmp / f"replica-{host}.log",
                                        replica_env)
     for replica in ("replica-b", "replica-c"):
-        wait_for(lambda: http_ok(network, "d", f"http://{replica}:8765/healthz"), 120, replica)
+        wait_for(lambda replica=replica: http_ok(network, "d", f"http://{replica}:8765/healthz"), 120, replica)
     (tmp / "nginx").mkdir()
     (tmp / "nginx.conf").write_text(NGINX_MAIN.format(root=tmp / "nginx", site=DEPLOY / "nginx" / "demnistify.conf"))
     network.start("d", ["nginx", "-c", str(tmp / "nginx.conf"), "-p", str(tmp / "nginx")], tmp / "nginx.log")
@@ -186,7 +186,7 @@ def test_replicas_behind_nginx_follow_one_registry_and_take_over_each_other(netw
     assert not reachable(network, "cl", "replica-b", 8765) and reachable(network, "cl", PUBLIC_NAME, 80)
 
     promoted = json.loads(in_namespace(network, "a", "promote", "--version", "2"))["promoted_at"]
-    served = {replica: wait_for(lambda: scrape(network, replica)["version"] == "2", 30, f"{replica} on v2")
+    served = {replica: wait_for(lambda replica=replica: scrape(network, replica)["version"] == "2", 30, f"{replica} on v2")
               for replica in ("replica-b", "replica-c")}
 
     killed = time.time()

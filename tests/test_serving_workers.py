@@ -13,6 +13,7 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
+from serving.workers import MIN_UPTIME_SECONDS
 from tests.clients_support import free_port
 from tests.test_serving_access import wait_for_health
 from tests.test_serving_app import drawing, strokes_message
@@ -58,6 +59,8 @@ def test_a_dead_worker_is_replaced_while_the_other_serves_and_metrics_add_up(tra
     server = subprocess.Popen(command, stderr=log, text=True, env=environment)
     try:
         first = live_pids(port, 2)
+        # A worker that dies this soon after its start stops the set (a crash loop, for systemd).
+        time.sleep(MIN_UPTIME_SECONDS)
         os.kill(min(first), signal.SIGKILL)
         # Until it is gone, connections the kernel hands its listening socket are reset.
         deadline = time.monotonic() + 30
