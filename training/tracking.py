@@ -12,6 +12,7 @@ import mlflow.data
 import numpy as np
 from matplotlib.figure import Figure
 from mlflow.entities import LoggedModelStatus
+from mlflow.exceptions import MlflowException
 from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_url
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL
 
@@ -37,16 +38,28 @@ def configure_tracking(tracking_uri: str | None = None, experiment_name: str = E
     # No set_registry_uri: MLflow's registry is then MLFLOW_REGISTRY_URI when the user set it,
     # else this tracking URI (set_registry_uri would write MLFLOW_REGISTRY_URI for the process).
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        experiment_id = mlflow.create_experiment(experiment_name, artifact_location=artifact_location_for(uri,
-                                                                                                         experiment_name))
-        experiment = mlflow.get_experiment(experiment_id)
+    experiment = mlflow.get_experiment_by_name(experiment_name) or _create_experiment(uri, experiment_name)
     # The UI opens an experiment of this kind on its training runs, not on the GenAI overview.
     if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
-        mlflow.MlflowClient(uri).set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        try:
+            mlflow.MlflowClient(uri).set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        except MlflowException:
+            # Sweep workers starting together race to set it; PostgreSQL refuses the second insert.
+            if mlflow.get_experiment(experiment.experiment_id).tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                raise
     mlflow.set_experiment(experiment_name)
     return uri
+
+
+def _create_experiment(uri: str, name: str):
+    try:
+        return mlflow.get_experiment(mlflow.create_experiment(name, artifact_location=artifact_location_for(uri, name)))
+    except MlflowException:
+        # Another worker created it first.
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found
 
 
 def artifact_location_for(tracking_uri: str, experiment_name: str = EXPERIMENT_NAME) -> str | None:
