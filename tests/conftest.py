@@ -118,9 +118,10 @@ def postgres_uri():
     shutil.rmtree(data, ignore_errors=True)
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, path: str = "/health") -> bool:
+    """Whether the server at `url` answers 200 on `path` (mlflow server: /health, models serve: /ping)."""
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False

@@ -16,7 +16,7 @@ import pytest
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
 from tests.clients_support import free_port, number_strokes
-from tests.conftest import wait_until
+from tests.conftest import healthy, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def test_mlflow_models_serve_answers_a_posted_drawing(trained_store, tmp_path):
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path, env=environment)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _ping(url) or server.poll() is not None, 120, "mlflow models serve")
+        wait_until(lambda: healthy(url, "/ping") or server.poll() is not None, 120, "mlflow models serve")
         assert server.poll() is None, log.read_text()[-3000:]
         body = {"dataframe_records": [{"strokes": number_strokes("41", 40, 40), "width": 800, "height": 300}]}
         status, answer = _post(f"{url}/invocations", body)
@@ -101,14 +101,6 @@ def test_mlflow_models_serve_answers_a_posted_drawing(trained_store, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _ping(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
