@@ -12,6 +12,7 @@ from pipeline.budget import CLIP_POINT, PIECE, RENDER_POINT, SPAN, Budget
 from pipeline.normalize import render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
+from pipeline.slant import shear_points
 from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, Lattice, Part, cut_positions, ink_profile,
                             min_piece_height, wide_piece_cost)
 from pipeline.strokes import Polyline, clip_band
@@ -46,10 +47,18 @@ class StrokeDrawing:
     bounds: tuple[tuple[float, float, float, float], ...]
     members: dict[int, np.ndarray]
     render: StrokeRenderer = render_strokes_digit
+    # The strokes are held sheared upright by this slant (pipeline.slant); pieces are drawn as written.
+    slant: float = 0.0
 
     @classmethod
-    def build(cls, strokes: list[Polyline], pen: float, render: StrokeRenderer = render_strokes_digit) -> "StrokeDrawing":
-        """Rasterize the strokes at a reduced scale and label their components; `render` makes pieces."""
+    def build(cls, strokes: list[Polyline], pen: float, render: StrokeRenderer = render_strokes_digit,
+              slant: float = 0.0) -> "StrokeDrawing":
+        """Rasterize the strokes, sheared upright by `slant`, at a reduced scale and label their components.
+
+        `render` makes the pieces, from the strokes as drawn.
+        """
+        if slant:
+            strokes = [shear_points(line, slant, 0.0) for line in strokes]
         points = np.concatenate(strokes)
         # Only the drawn area is rasterized, with room for the pen around it.
         origin = points.min(axis=0) - pen - 1
@@ -67,7 +76,7 @@ class StrokeDrawing:
                            .tolist()))
         members = {int(label): np.flatnonzero(stroke_labels == label) for label in np.unique(stroke_labels)}
         return cls(tuple(strokes), stroke_labels, labels, scale, (float(origin[0]), float(origin[1])), pen,
-                   tuple(blobs), bounds, members, render)
+                   tuple(blobs), bounds, members, render, slant)
 
     def whole(self, blob: Blob) -> Part:
         """The part that is the whole blob: all its strokes."""
@@ -88,7 +97,7 @@ class StrokeDrawing:
         by_position = not joined and _cut_by_position(blob, len(lines), size)
         any_size = len(lines) == 1 and not joined and not by_position and self._reads_whole(indices[0], size)
         key = np.array([len(lines), by_position, joined, any_size], dtype=np.int64).tobytes()
-        tests = (self.pen,) if any_size else (size, self.pen, min_piece_height(blob, size))
+        tests = (self.slant, self.pen) if any_size else (self.slant, size, self.pen, min_piece_height(blob, size))
         key += np.array(tests, dtype=np.float64).tobytes()
         key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
         key += b"".join(np.ascontiguousarray(line).tobytes() for line in lines)
@@ -163,10 +172,16 @@ class StrokeDrawing:
         return self._piece(parts, points.min(axis=0), points.max(axis=0))
 
     def _piece(self, parts: list[Polyline], low: np.ndarray, high: np.ndarray) -> Piece:
-        # `low` and `high` are the corners of the strokes' own box.
-        skeleton = (float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
+        # `low` and `high` are the corners of the strokes' own box, upright.
         box = self._ink_box(float(low[0]), float(low[1]), float(high[0]), float(high[1]))
-        return Piece(self.render(parts, skeleton), box)
+        shown = None
+        if self.slant:
+            parts = [shear_points(part, -self.slant, 0.0) for part in parts]
+            points = np.concatenate(parts)
+            low, high = points.min(axis=0), points.max(axis=0)
+            shown = self._ink_box(float(low[0]), float(low[1]), float(high[0]), float(high[1]))
+        skeleton = (float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
+        return Piece(self.render(parts, skeleton), box, shown)
 
     def _ink_box(self, left: float, top: float, right: float, bottom: float) -> Box:
         # The canvas box of the ink around the strokes' own box: the pen adds half its width.

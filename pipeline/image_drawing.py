@@ -10,6 +10,7 @@ import numpy as np
 from pipeline.budget import PIECE, PIXEL, Budget
 from pipeline.normalize import normalize_digit
 from pipeline.segment import Blob, find_blobs
+from pipeline.slant import shear_image
 from pipeline.split import Lattice, Part, cut_positions, ink_profile
 from pipeline.types import Piece
 
@@ -28,12 +29,20 @@ class ImageDrawing:
     blobs: tuple[Blob, ...]
     scale: float = 1.0
     origin: tuple[float, float] = (0.0, 0.0)
+    # The ink is held sheared upright by this slant (pipeline.slant.shear_image), moved right by
+    # `offset`; pieces are cut upright and normalized as written.
+    slant: float = 0.0
+    offset: float = 0.0
 
     @classmethod
-    def build(cls, ink: np.ndarray, mask: np.ndarray, pen: float) -> "ImageDrawing":
-        """Label the components of the ink mask."""
+    def build(cls, ink: np.ndarray, mask: np.ndarray, pen: float, slant: float = 0.0) -> "ImageDrawing":
+        """Shear the picture upright by `slant` and label the components of its ink mask."""
+        offset = 0.0
+        if slant:
+            ink, offset = shear_image(ink, slant)
+            mask, _ = shear_image(mask, slant, cv2.INTER_NEAREST)
         labels, blobs = find_blobs(mask)
-        return cls(ink, labels, pen, tuple(blobs))
+        return cls(ink, labels, pen, tuple(blobs), slant=slant, offset=offset)
 
     def whole(self, blob: Blob) -> Part:
         """The part that is the whole blob."""
@@ -75,5 +84,12 @@ class ImageDrawing:
         if points is None:
             return None
         x, y, width, height = cv2.boundingRect(points)
-        return Piece(normalize_digit(crop), (x0 + x, y0 + y, width, height))
+        if not self.slant:
+            return Piece(normalize_digit(crop), (x0 + x, y0 + y, width, height))
+        # Back as written: upright x' = x - slant * y + offset, so x = x' + slant * y - offset.
+        written, shift = shear_image(crop, -self.slant)
+        wx, wy, wwidth, wheight = cv2.boundingRect(cv2.findNonZero(written))
+        left = wx - shift + x0 + self.slant * y0 - self.offset
+        return Piece(normalize_digit(written), (x0 + x, y0 + y, width, height),
+                     (int(np.floor(left)), y0 + wy, wwidth, wheight))
 

@@ -14,6 +14,7 @@ from pipeline.drawing import StrokeDrawing
 from pipeline.image_drawing import ImageDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
+from pipeline.slant import image_slant, stroke_slant
 from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
 from pipeline.split import (Lattice, Part, best_row, best_split, box_center, lattice_parts, min_piece_height,
                             neighbour_pairs)
@@ -46,7 +47,8 @@ def recognize_strokes(strokes: Sequence, width: int, height: int, classify: Clas
     if not polylines:
         return Recognition.empty()
     budget = budget or Budget.for_points(sum(len(line) for line in polylines))
-    return recognize_drawing(StrokeDrawing.build(polylines, pen, render), classify, memo, budget)
+    drawing = StrokeDrawing.build(polylines, pen, render, stroke_slant(polylines))
+    return recognize_drawing(drawing, classify, memo, budget)
 
 
 def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Budget | None = None) -> Recognition:
@@ -55,7 +57,7 @@ def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Bud
     if not mask.any():
         return Recognition.empty()
     budget = budget or Budget.for_pixels(ink.size)
-    return recognize_drawing(ImageDrawing.build(ink, mask, pen), classify, budget=budget)
+    return recognize_drawing(ImageDrawing.build(ink, mask, pen, image_slant(ink)), classify, budget=budget)
 
 
 def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo | None = None,
@@ -175,7 +177,7 @@ def _digit(piece: Piece, probabilities: np.ndarray) -> Digit:
     order = np.argsort(-probabilities, kind="stable")[:TOP_CANDIDATES]
     candidates = tuple((int(label), float(probabilities[label])) for label in order)
     label, confidence = candidates[0]
-    return Digit(label=label, confidence=confidence, candidates=candidates, box=piece.box,
+    return Digit(label=label, confidence=confidence, candidates=candidates, box=piece.shown or piece.box,
                  unsure=bool(confidence < UNSURE_THRESHOLD))
 
 

@@ -38,10 +38,15 @@ Box = tuple[int, int, int, int]
 
 @dataclass(frozen=True)
 class Piece:
-    """One digit candidate cut out of a drawing: the model's input and its canvas box."""
+    """One digit candidate cut out of a drawing: the model's input and its box where it was cut.
+
+    A drawing segmented upright (pipeline.slant) cuts in sheared coordinates; `shown` is then
+    the box on the canvas as drawn.
+    """
 
     image: np.ndarray
     box: Box
+    shown: Box | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline import recognize_image, recognize_strokes
+from pipeline.slant import image_slant, stroke_slant
 from tests.support import TEMPLATES, place, template_classifier
 
 
@@ -84,3 +85,53 @@ def test_a_wide_digit_in_a_picture_is_not_cut_into_two_sure_halves():
     image = picture(ring, 260, 200, pen=9)
     result = recognize_image(image, width_shy_classifier)
     assert result.text == "0" and result.digits[0].unsure is False
+
+
+STEEP = 0.6
+
+
+def test_the_slant_of_strokes_and_of_their_picture_is_measured_alike():
+    upright, leaning = number([1, 0, 8], x_step=110), number([1, 0, 8], x_step=110, slant=STEEP / 2)
+    assert stroke_slant([np.array(s, float) for s in upright]) == 0.0
+    assert stroke_slant([np.array(s, float) for s in leaning]) == pytest.approx(-STEEP / 2, abs=0.1)
+    for strokes in (upright, leaning):
+        ink = 255 - picture(strokes, 460, 200)
+        assert image_slant(ink) == pytest.approx(stroke_slant([np.array(s, float) for s in strokes]), abs=0.1)
+
+
+def joined(digits, x_step: float, slant: float):
+    """Digits leaning by `slant`, the pen running on from each one's foot into the next one's head."""
+    strokes, before = [], None
+    for index, digit in enumerate(digits):
+        drawn = place(shaped(digit, slant=slant), 40 + index * x_step, 40)
+        if before is not None:
+            foot = max((point for stroke in before for point in stroke), key=lambda point: point[1])
+            head = min((point for stroke in drawn for point in stroke), key=lambda point: point[0])
+            strokes.append([foot, head])
+        strokes, before = strokes + drawn, drawn
+    return strokes
+
+
+@pytest.mark.parametrize("digits", [(1, 1, 7), (4, 1, 2), (1, 7), (2, 1)])
+def test_a_steep_joined_hand_is_segmented_upright(digits):
+    # Leaning 31 degrees and joined, each digit's foot reaches under the head of the next by
+    # more than neighbouring digits may overlap, until the drawing is stood upright.
+    classify = template_classifier(templates={d: shaped(d, slant=STEEP) for d in range(10)})
+    result = recognize_strokes(joined(digits, 35, STEEP), 400, 200, classify, pen_width=6)
+    assert result.text == "".join(map(str, digits))
+
+
+@pytest.mark.parametrize("digits", [(1, 1, 7), (4, 1, 2)])
+def test_a_steep_hand_is_read_and_boxed_as_written(digits):
+    # Segmented upright, each digit is still classified as drawn (the templates lean too) and
+    # boxed where it was drawn, as strokes and as a picture.
+    classify = template_classifier(templates={d: shaped(d, slant=STEEP) for d in range(10)})
+    strokes = number(digits, x_step=45, slant=STEEP)
+    for result in (recognize_strokes(strokes, 400, 200, classify, pen_width=6),
+                   recognize_image(picture(strokes, 400, 200, pen=6), classify)):
+        assert result.text == "".join(map(str, digits))
+        for index, (digit, value) in enumerate(zip(result.digits, digits)):
+            ink = np.concatenate([np.array(s) for s in place(shaped(value, slant=STEEP), 40 + 45 * index, 40)])
+            left, top, width, height = digit.box
+            assert abs(left - ink[:, 0].min()) <= 6 and abs(left + width - ink[:, 0].max()) <= 6
+            assert abs(top - ink[:, 1].min()) <= 6 and abs(top + height - ink[:, 1].max()) <= 6

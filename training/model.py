@@ -51,10 +51,16 @@ def _conv_block(inputs, filters: int, kernel_size: int, padding: str, name: str,
     return keras.layers.Activation("relu", name=f"{name}_relu")(features)
 
 
-def compile_model(model: keras.Model, learning_rate: float, total_steps: int, warmup_steps: int) -> keras.Model:
-    """Compile with Adam and a linear warm-up into a cosine decay over the whole run."""
-    if learning_rate <= 0 or total_steps < 1:
-        raise ValueError(f"learning_rate must be > 0 and total_steps >= 1, got {learning_rate}, {total_steps}.")
+def compile_model(model: keras.Model, learning_rate: float, total_steps: int, warmup_steps: int,
+                  ema_momentum: float = 0.0) -> keras.Model:
+    """Compile with Adam and a linear warm-up into a cosine decay over the whole run.
+
+    With `ema_momentum` > 0 the model ends with the moving average of its weights over the
+    last steps (about 1 / (1 - momentum) of them) instead of the last step's.
+    """
+    if learning_rate <= 0 or total_steps < 1 or not 0.0 <= ema_momentum < 1.0:
+        raise ValueError(f"Need learning_rate > 0, total_steps >= 1 and ema_momentum in [0, 1), got "
+                         f"{learning_rate}, {total_steps}, {ema_momentum}.")
     warmup_steps = max(0, min(warmup_steps, total_steps - 1))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate / 10 if warmup_steps else learning_rate,
@@ -64,7 +70,8 @@ def compile_model(model: keras.Model, learning_rate: float, total_steps: int, wa
         warmup_steps=warmup_steps,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule),
+        optimizer=keras.optimizers.Adam(learning_rate=schedule, use_ema=ema_momentum > 0,
+                                        ema_momentum=ema_momentum or 0.99),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

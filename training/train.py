@@ -34,9 +34,10 @@ logger = logging.getLogger(__name__)
 # Epochs fit each profile's time budget on the 2-core reference machine (docs/design.md, "Training").
 PROFILES: dict[str, dict] = {
     # Within 3 minutes.
-    "quick": {"epochs": 2, "learning_rate": 3e-3, "sequence_cases": 100},
-    # Within 15 minutes.
-    "full": {"epochs": 17, "learning_rate": 2e-3, "sequence_cases": 200},
+    # Two epochs are too few steps to average weights over.
+    "quick": {"epochs": 2, "learning_rate": 3e-3, "sequence_cases": 100, "ema_momentum": 0.0},
+    # Within 20 minutes.
+    "full": {"epochs": 20, "learning_rate": 2e-3, "sequence_cases": 200},
 }
 PROMOTE_MODES = ("auto", "never")
 # Generated allographs in the training pool: 200 of each kind.
@@ -48,11 +49,14 @@ class TrainConfig:
     """Everything a training run depends on; every field is logged as a run parameter."""
 
     profile: str = "full"
-    epochs: int = 17
+    epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 2e-3
     model_width: int = 32
     dropout_rate: float = 0.4
+    # The model keeps the moving average of its weights over about the last 1,000 steps (0: the
+    # last step's weights).
+    ema_momentum: float = 0.999
     augment: bool = True
     # Share of training digits redrawn from traced strokes (see AugmentSettings); 0.7 read
     # validation drawings better than 0.4 (docs/design.md).
@@ -172,7 +176,8 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
 def _fit(config: TrainConfig, splits: Splits, callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.Model:
     model = build_model(width=config.model_width, dropout_rate=config.dropout_rate)
     steps_per_epoch = -(-len(splits.train_labels) // config.batch_size)
-    compile_model(model, config.learning_rate, steps_per_epoch * config.epochs, warmup_steps=steps_per_epoch // 2)
+    compile_model(model, config.learning_rate, steps_per_epoch * config.epochs,
+                  warmup_steps=steps_per_epoch // 2, ema_momentum=config.ema_momentum)
     tracking.log_text(_summary(model), "model_summary.txt")
     # Augmented batches are built in worker threads while TensorFlow trains on the previous ones.
     # Two workers, not one: Keras runs a single worker inline, and epochs then ran slower and
