@@ -65,8 +65,8 @@ class StrokeDrawing:
         extent = points.max(axis=0) + pen + 1 - origin
         scale = min(1.0, float(np.sqrt(SEGMENT_PIXELS / np.prod(extent))))
         shifted = [(line - origin) * scale for line in strokes]
-        size = np.ceil(extent * scale).astype(int) + 1
-        raster = draw_polylines(shifted, int(size[0]), int(size[1]), max(1.0, pen * scale))
+        raster_size = np.ceil(extent * scale).astype(int) + 1
+        raster = draw_polylines(shifted, int(raster_size[0]), int(raster_size[1]), max(1.0, pen * scale))
         _, mask = cv2.threshold(raster, INK_THRESHOLD, 1, cv2.THRESH_BINARY)
         labels, blobs = find_blobs(mask, scale, (float(origin[0]), float(origin[1])))
         stroke_labels = _stroke_labels(labels, shifted)
@@ -80,24 +80,24 @@ class StrokeDrawing:
 
     def whole(self, blob: Blob) -> Part:
         """The part that is the whole blob: all its strokes."""
-        return ("strokes", 0, len(self._indices(blob)))
+        return Part("strokes", 0, len(self._indices(blob)))
 
-    def reading_key(self, blob: Blob, size: float, joined: bool = False) -> bytes:
+    def reading_key(self, blob: Blob, digit_height: float, joined: bool = False) -> bytes:
         """The exact bytes the blob's reading depends on, for `pipeline.types.ReadingMemo`.
 
-        Its strokes, the pen, the digit size and the width tests its box takes part in; when
+        Its strokes, the pen, the digit height and the width tests its box takes part in; when
         it may be cut by position, also the box and where the raster lies (the raster's scale
         follows the whole drawing's extent, so such blobs are rarely read again). A `joined`
         pair of blobs is read another way (see `joined_lattices`), under another key. A lone
         stroke that is not cut by position and no wider than `WIDE_PIECE` digit heights is
-        read the same at any digit size (see `_reads_whole`), so its key leaves the size out.
+        read the same at any digit height (see `_reads_whole`), so its key leaves the digit height out.
         """
         indices = self._indices(blob)
         lines = [self.strokes[index] for index in indices]
-        by_position = not joined and _cut_by_position(blob, len(lines), size)
-        any_size = len(lines) == 1 and not joined and not by_position and self._reads_whole(indices[0], size)
+        by_position = not joined and _cut_by_position(blob, len(lines), digit_height)
+        any_size = len(lines) == 1 and not joined and not by_position and self._reads_whole(indices[0], digit_height)
         key = np.array([len(lines), by_position, joined, any_size], dtype=np.int64).tobytes()
-        tests = (self.slant, self.pen) if any_size else (self.slant, size, self.pen, min_piece_height(blob, size))
+        tests = (self.slant, self.pen) if any_size else (self.slant, digit_height, self.pen, min_piece_height(blob, digit_height))
         key += np.array(tests, dtype=np.float64).tobytes()
         key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
         key += b"".join(np.ascontiguousarray(line).tobytes() for line in lines)
@@ -106,22 +106,22 @@ class StrokeDrawing:
             key += np.array(where, dtype=np.float64).tobytes()
         return key
 
-    def _reads_whole(self, index: int, size: float) -> bool:
+    def _reads_whole(self, index: int, digit_height: float) -> bool:
         # A one-stroke blob's only candidate is its whole, which pays no height cost and, when
         # its box is no wider than WIDE_PIECE digit heights, no width cost
-        # (pipeline.split.best_split): its reading is the whole piece's, whatever the size.
-        # A new digit changes the drawing's digit size, and such digits need no new reading.
+        # (pipeline.split.best_split): its reading is the whole piece's, whatever the digit height.
+        # A new digit changes the drawing's digit height, and such digits need no new reading.
         left, top, right, bottom = self.bounds[index]
-        return size > 0 and wide_piece_cost(self._ink_box(left, top, right, bottom)[2], size) == 0.0
+        return digit_height > 0 and wide_piece_cost(self._ink_box(left, top, right, bottom)[2], digit_height) == 0.0
 
-    def lattices(self, blob: Blob, size: float) -> list[Lattice]:
+    def lattices(self, blob: Blob, digit_height: float) -> list[Lattice]:
         """How the blob may be cut: between its strokes in drawing order, and at x positions."""
         count = len(self._indices(blob))
         lattices = _between_strokes(count)
-        if _cut_by_position(blob, count, size):
-            cuts = cut_positions(blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
-            lattices += [("band", [blob.left, *cuts, blob.right])] if cuts else []
-        return lattices or [("strokes", [0, count])]
+        if _cut_by_position(blob, count, digit_height):
+            cuts = cut_positions(blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, digit_height)
+            lattices += [Lattice("band", [blob.left, *cuts, blob.right])] if cuts else []
+        return lattices or [Lattice("strokes", [0, count])]
 
     def joined_lattices(self, blob: Blob) -> list[Lattice]:
         """How two neighbouring blobs joined into one may be cut: between their strokes only."""
@@ -129,31 +129,31 @@ class StrokeDrawing:
 
     def part_key(self, blob: Blob, part: Part) -> tuple:
         """What one part's piece depends on: the same strokes make the same piece in any blob."""
-        if part[0] == "strokes":
-            return ("strokes", *self._indices(blob)[part[1] : part[2]].tolist())
+        if part.kind == "strokes":
+            return ("strokes", *self._indices(blob)[part.start : part.end].tolist())
         return (blob.labels, *part)
 
     @staticmethod
     def cut_cost(lattice: Lattice) -> float:
         """What one cut of the lattice costs in log probability: cutting through a stroke is rare."""
-        return BAND_CUT_COST if lattice[0] == "band" else 0.0
+        return BAND_CUT_COST if lattice.kind == "band" else 0.0
 
     def extent_of(self, blob: Blob, part: Part) -> tuple[float, float]:
         """The width and height, in canvas pixels, of one part of the blob (bands: the blob's height)."""
-        if part[0] == "band":
-            return part[2] - part[1], blob.height
-        left, top, right, bottom = self._box(self._indices(blob)[part[1] : part[2]])
+        if part.kind == "band":
+            return part.end - part.start, blob.height
+        left, top, right, bottom = self._box(self._indices(blob)[part.start : part.end])
         return right - left + self.pen, bottom - top + self.pen
 
-    def piece(self, blob: Blob, part: Part, size: float, budget: Budget | None = None) -> Piece | None:
+    def piece(self, blob: Blob, part: Part, digit_height: float, budget: Budget | None = None) -> Piece | None:
         """One part of the blob (a group of its strokes, or the band between two x) as an MNIST digit.
 
         The work is charged to `budget` before it is done (pipeline.budget).
         """
         budget = budget or Budget()
         indices = self._indices(blob)
-        if part[0] == "strokes":
-            chosen = indices[part[1] : part[2]]
+        if part.kind == "strokes":
+            chosen = indices[part.start : part.end]
             if not len(chosen):
                 return None
             left, top, right, bottom = self._box(chosen)
@@ -161,11 +161,11 @@ class StrokeDrawing:
             budget.charge(PIECE + RENDER_POINT * sum(len(line) for line in lines))
             return self._piece(lines, np.array([left, top]), np.array([right, bottom]))
         # A stroke whose box lies outside the band has nothing in it: clipping costs only the strokes that reach in.
-        near = [index for index in indices if self.bounds[index][0] <= part[2] and self.bounds[index][2] >= part[1]]
+        near = [index for index in indices if self.bounds[index][0] <= part.end and self.bounds[index][2] >= part.start]
         budget.charge(PIECE + SPAN * len(indices) + CLIP_POINT * sum(len(self.strokes[index]) for index in near))
-        parts = [cut for index in near for cut in clip_band(self.strokes[index], part[1], part[2])]
+        parts = [cut for index in near for cut in clip_band(self.strokes[index], part.start, part.end)]
         # A cut leaves bits of the neighbouring digit behind; short ones are dropped.
-        parts = [cut for cut in parts if _length(cut) >= SLIVER_FRACTION * size] or parts
+        parts = [cut for cut in parts if _length(cut) >= SLIVER_FRACTION * digit_height] or parts
         if not parts:
             return None
         points = np.concatenate(parts)
@@ -204,14 +204,14 @@ class StrokeDrawing:
 
 def _between_strokes(count: int) -> list[Lattice]:
     # Cuts between any of a blob's strokes in drawing order, unless it has too many to try.
-    return [("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
+    return [Lattice("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
 
 
-def _cut_by_position(blob: Blob, strokes: int, size: float) -> bool:
+def _cut_by_position(blob: Blob, strokes: int, digit_height: float) -> bool:
     # Cutting by position costs many more candidates; it is kept for blobs whose strokes
     # cannot be the split (one stroke through two digits) or that are too wide for one digit.
-    return (strokes < BAND_STROKES and blob.width > BAND_MIN_WIDTH * size) or strokes > MAX_STROKES \
-        or blob.width > MAX_DIGIT_WIDTH * size
+    return (strokes < BAND_STROKES and blob.width > BAND_MIN_WIDTH * digit_height) or strokes > MAX_STROKES \
+        or blob.width > MAX_DIGIT_WIDTH * digit_height
 
 
 def _stroke_labels(labels: np.ndarray, lines: list[np.ndarray]) -> np.ndarray:

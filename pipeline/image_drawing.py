@@ -46,12 +46,12 @@ class ImageDrawing:
 
     def whole(self, blob: Blob) -> Part:
         """The part that is the whole blob."""
-        return ("band", blob.left, blob.right)
+        return Part("band", blob.left, blob.right)
 
-    def lattices(self, blob: Blob, size: float) -> list[Lattice]:
+    def lattices(self, blob: Blob, digit_height: float) -> list[Lattice]:
         """How the blob may be cut: at x positions."""
-        cuts = cut_positions(blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, size)
-        return [("band", [blob.left, *cuts, blob.right])]
+        cuts = cut_positions(blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, digit_height)
+        return [Lattice("band", [blob.left, *cuts, blob.right])]
 
     @staticmethod
     def joined_lattices(blob: Blob) -> list[Lattice]:
@@ -70,10 +70,10 @@ class ImageDrawing:
 
     def extent_of(self, blob: Blob, part: Part) -> tuple[float, float]:
         """The width and height, in canvas pixels, of one part of the blob (the blob's height)."""
-        return part[2] - part[1], blob.height
+        return part.end - part.start, blob.height
 
-    def piece(self, blob: Blob, part: Part, size: float, budget: Budget | None = None) -> Piece | None:
-        """The blob's ink between x = part[1] and x = part[2], normalized as an MNIST digit (charged to `budget`)."""
+    def piece(self, blob: Blob, part: Part, digit_height: float, budget: Budget | None = None) -> Piece | None:
+        """The blob's ink between x = part.start and x = part.end, normalized as an MNIST digit (charged to `budget`)."""
         _, left, right = part
         x0, x1 = max(int(np.floor(left)), int(blob.left)), min(int(np.ceil(right)), int(blob.right))
         y0, y1 = int(blob.top), int(blob.bottom)

@@ -15,7 +15,7 @@ from pipeline.image_drawing import ImageDrawing
 from pipeline.image import prepare_image
 from pipeline.normalize import render_strokes_digit
 from pipeline.slant import image_slant, stroke_slant
-from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
+from pipeline.segment import Blob, typical_digit_height, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
 from pipeline.split import (Lattice, Part, best_row, best_split, box_center, lattice_parts, min_piece_height,
                             neighbour_pairs)
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
@@ -66,20 +66,20 @@ def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo 
 
     Each blob is read alone and, where it touches its neighbour, together with it (see
     `pipeline.split.PAIR_GAP`); each row keeps its best reading. With a `memo` (stroke
-    drawings only), blobs read before with the same strokes, pen and digit size are not read
+    drawings only), blobs read before with the same strokes, pen and digit height are not read
     again. Work that grows faster than the drawing is charged to `budget` before it is done.
     """
     budget = budget or Budget()
-    size = digit_size(list(drawing.blobs), drawing.pen)
-    blobs = merge_fragments(drop_specks(list(drawing.blobs), size, drawing.pen), size,
+    digit_height = typical_digit_height(list(drawing.blobs), drawing.pen)
+    blobs = merge_fragments(drop_specks(list(drawing.blobs), digit_height, drawing.pen), digit_height,
                             lambda pairs: budget.charge(PAIR_TEST * pairs))
     # Rows are found by testing every pair of blobs, twice.
     budget.charge(PAIR_TEST * len(blobs) ** 2)
-    rows = drop_lone_marks(join_stray_rows(blobs, size), size)
-    pairs = [{index: pair for index, pair in neighbour_pairs(row, size).items() if drawing.joined_lattices(pair)}
+    rows = drop_lone_marks(join_stray_rows(blobs, digit_height), digit_height)
+    pairs = [{index: pair for index, pair in neighbour_pairs(row, digit_height).items() if drawing.joined_lattices(pair)}
              for row in rows]
     groups = [(blob, False) for row in rows for blob in row] + [(pair, True) for row in pairs for pair in row.values()]
-    readings = _read_groups(drawing, groups, classify, size, memo, budget)
+    readings = _read_groups(drawing, groups, classify, digit_height, memo, budget)
     digits = []
     for line, (row, joined) in enumerate(zip(rows, pairs)):
         alone = [readings[blob.labels, False] for blob in row]
@@ -88,14 +88,14 @@ def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo 
     return _assemble(digits)
 
 
-def _read_groups(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier, size: float,
+def _read_groups(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier, digit_height: float,
                  memo: ReadingMemo | None, budget: Budget) -> dict[tuple, Reading]:
     # Each blob's and joined pair's reading, from the memo when it holds one.
-    keys = {(blob.labels, joined): drawing.reading_key(blob, size, joined) for blob, joined in groups} \
+    keys = {(blob.labels, joined): drawing.reading_key(blob, digit_height, joined) for blob, joined in groups} \
         if memo is not None else {}
     known = {group: found for group, key in keys.items() if (found := memo.get(key)) is not None}
     fresh = _read_blobs(drawing, [(blob, joined) for blob, joined in groups if (blob.labels, joined) not in known],
-                        classify, size, budget)
+                        classify, digit_height, budget)
     for group, reading in fresh.items():
         if group in keys:
             memo.put(keys[group], reading)
@@ -103,17 +103,17 @@ def _read_groups(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Cl
 
 
 def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier,
-                size: float, budget: Budget) -> dict[tuple, Reading]:
+                digit_height: float, budget: Budget) -> dict[tuple, Reading]:
     # Each group's digits, left to right, and their score. Every candidate piece of every group
     # is classified in one call, and a piece that several groups share only once.
-    lattices = {(blob.labels, joined): drawing.joined_lattices(blob) if joined else drawing.lattices(blob, size)
+    lattices = {(blob.labels, joined): drawing.joined_lattices(blob) if joined else drawing.lattices(blob, digit_height)
                 for blob, joined in groups}
     # Listing a lattice's candidates and searching its splits both take every span of its atoms.
     budget.charge(sum(_lattice_work(lattice) for found in lattices.values() for lattice in found))
     parts = {(blob.labels, joined): {part: drawing.part_key(blob, part) for part in
-                                     _candidate_parts(drawing, blob, lattices[blob.labels, joined], size, joined)}
+                                     _candidate_parts(drawing, blob, lattices[blob.labels, joined], digit_height, joined)}
              for blob, joined in groups}
-    pieces = _unique_pieces(drawing, groups, parts, size, budget)
+    pieces = _unique_pieces(drawing, groups, parts, digit_height, budget)
     found = [key for key, piece in pieces.items() if piece is not None]
     probabilities = dict(zip(found, _classify(classify, [pieces[key] for key in found])))
 
@@ -124,42 +124,42 @@ def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Cla
     readings = {}
     for blob, joined in groups:
         group = (blob.labels, joined)
-        total, chosen = _best_parts(drawing, blob, lattices[group], size, partial(score, group))
+        total, chosen = _best_parts(drawing, blob, lattices[group], digit_height, partial(score, group))
         keys = sorted((parts[group][part] for part in chosen), key=lambda key: box_center(pieces[key].box))
         readings[group] = (total, tuple(_digit(pieces[key], probabilities[key]) for key in keys))
     return readings
 
 
-def _unique_pieces(drawing: Drawing, groups: list[tuple[Blob, bool]], parts: dict, size: float,
+def _unique_pieces(drawing: Drawing, groups: list[tuple[Blob, bool]], parts: dict, digit_height: float,
                    budget: Budget) -> dict:
     # A blob and the pairs it is in share most parts: each piece is cut and rendered once.
     pieces = {}
     for blob, joined in groups:
         for part, key in parts[blob.labels, joined].items():
             if key not in pieces:
-                pieces[key] = drawing.piece(blob, part, size, budget)
+                pieces[key] = drawing.piece(blob, part, digit_height, budget)
     return pieces
 
 
 def _lattice_work(lattice: Lattice) -> float:
     # Spans of n atoms: n^2 / 2. A span of strokes is measured over its strokes and extended from
     # every reading ending where it starts (about n / 3 on average); a band, in constant time.
-    atoms = len(lattice[1]) - 1
-    return SPAN * atoms * atoms * ((atoms + 3) / 3 if lattice[0] == "strokes" else 1)
+    atoms = len(lattice.bounds) - 1
+    return SPAN * atoms * atoms * ((atoms + 3) / 3 if lattice.kind == "strokes" else 1)
 
 
-def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, joined: bool) -> set[Part]:
+def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], digit_height: float, joined: bool) -> set[Part]:
     # A joined pair is never read whole: merge_fragments decides which blobs are one digit.
-    extent_of, least = partial(drawing.extent_of, blob), min_piece_height(blob, size)
-    found = {part for lattice in lattices for part in lattice_parts(lattice, extent_of, size, least)}
+    extent_of, least = partial(drawing.extent_of, blob), min_piece_height(blob, digit_height)
+    found = {part for lattice in lattices for part in lattice_parts(lattice, extent_of, digit_height, least)}
     return found - {drawing.whole(blob)} if joined else found
 
 
-def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], size: float, score) -> tuple[float, list[Part]]:
+def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], digit_height: float, score) -> tuple[float, list[Part]]:
     # The best split and its score. A blob's lattices hold its whole, which best_split always
     # reads when it could be classified; a joined pair, never read whole, may find no reading.
-    least = min_piece_height(blob, size)
-    splits = [best_split(lattice, score, size, drawing.cut_cost(lattice), least) for lattice in lattices]
+    least = min_piece_height(blob, digit_height)
+    splits = [best_split(lattice, score, digit_height, drawing.cut_cost(lattice), least) for lattice in lattices]
     return max(splits, key=lambda item: item[0])
 
 

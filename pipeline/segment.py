@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# Every threshold below is relative to the drawing's own digit height (`size`) or pen width,
+# Every threshold below is relative to the drawing's own digit height (`digit_height`) or pen width,
 # so a tiny drawing and a huge one are segmented alike.
 # A component spanning less than this many pen widths is a dot, never a digit.
 DOT_PENS = 2.0
@@ -103,7 +103,7 @@ def find_blobs(mask: np.ndarray, scale: float = 1.0, origin: tuple[float, float]
     return labels, blobs
 
 
-def digit_size(blobs: list[Blob], pen: float) -> float:
+def typical_digit_height(blobs: list[Blob], pen: float) -> float:
     """The drawing's typical digit height, from the heights of its tall components."""
     heights = sorted(blob.height for blob in blobs if blob.extent >= DOT_PENS * pen)
     if not heights:
@@ -116,13 +116,13 @@ def digit_size(blobs: list[Blob], pen: float) -> float:
     return float(tall[below] + (tall[above] - tall[below]) * (position - below))
 
 
-def drop_specks(blobs: list[Blob], size: float, pen: float) -> list[Blob]:
+def drop_specks(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob]:
     """Keep the components that are large enough, relative to the digits and the pen, to matter."""
-    limit = max(SPECK_FRACTION * size, DOT_PENS * pen)
+    limit = max(SPECK_FRACTION * digit_height, DOT_PENS * pen)
     return [blob for blob in blobs if blob.extent >= limit]
 
 
-def merge_fragments(blobs: list[Blob], size: float, charge: Callable[[int], None] | None = None) -> list[Blob]:
+def merge_fragments(blobs: list[Blob], digit_height: float, charge: Callable[[int], None] | None = None) -> list[Blob]:
     """Merge pieces of one digit (a detached bar, a two-stroke 4, a broken stroke) into one blob.
 
     Each pass tests every pair; `charge`, when given, is told how many before each pass.
@@ -131,7 +131,7 @@ def merge_fragments(blobs: list[Blob], size: float, charge: Callable[[int], None
     while True:
         if charge is not None:
             charge(len(blobs) * (len(blobs) - 1) // 2)
-        pair = _best_merge(blobs, size)
+        pair = _best_merge(blobs, digit_height)
         if pair is None:
             return blobs
         first, second = pair
@@ -139,19 +139,19 @@ def merge_fragments(blobs: list[Blob], size: float, charge: Callable[[int], None
         blobs = [blob for index, blob in enumerate(blobs) if index not in pair] + [merged]
 
 
-def _best_merge(blobs: list[Blob], size: float) -> tuple[int, int] | None:
+def _best_merge(blobs: list[Blob], digit_height: float) -> tuple[int, int] | None:
     best, best_score = None, 0.0
     for i, first in enumerate(blobs):
         for j in range(i + 1, len(blobs)):
-            score = _merge_score(first, blobs[j], size)
+            score = _merge_score(first, blobs[j], digit_height)
             if score > best_score:
                 best, best_score = (i, j), score
     return best
 
 
-def _merge_score(first: Blob, second: Blob, size: float) -> float:
+def _merge_score(first: Blob, second: Blob, digit_height: float) -> float:
     # Most pairs are far apart; they are told apart before any box is built.
-    if max(first.left, second.left) - min(first.right, second.right) > SIDE_GAP * size:
+    if max(first.left, second.left) - min(first.right, second.right) > SIDE_GAP * digit_height:
         return 0.0
     merged = first.union(second)
     overlap = (min(first.right, second.right) - max(first.left, second.left)) / max(min(first.width, second.width), 1e-6)
@@ -159,45 +159,45 @@ def _merge_score(first: Blob, second: Blob, size: float) -> float:
     if overlap >= MERGE_OVERLAP and abs(gap) <= STACK_GAP * min(first.height, second.height):
         return overlap
     # Otherwise two whole digits never merge: one of the two must be shorter than a digit.
-    if min(first.height, second.height) >= FRAGMENT_FRACTION * max(size, first.height, second.height):
+    if min(first.height, second.height) >= FRAGMENT_FRACTION * max(digit_height, first.height, second.height):
         return 0.0
-    if gap > MERGE_GAP * size or merged.height > MERGE_MAX_HEIGHT * size:
+    if gap > MERGE_GAP * digit_height or merged.height > MERGE_MAX_HEIGHT * digit_height:
         return 0.0
     if overlap >= MERGE_OVERLAP:
         return overlap
-    side = _beside(first, second, size) and merged.width <= SIDE_MAX_WIDTH * size
-    return SIDE_SCORE if side or (_top_bar(first, second, size) and merged.width <= BAR_MAX_WIDTH * size) else 0.0
+    side = _beside(first, second, digit_height) and merged.width <= SIDE_MAX_WIDTH * digit_height
+    return SIDE_SCORE if side or (_top_bar(first, second, digit_height) and merged.width <= BAR_MAX_WIDTH * digit_height) else 0.0
 
 
-def _beside(first: Blob, second: Blob, size: float) -> bool:
+def _beside(first: Blob, second: Blob, digit_height: float) -> bool:
     # The shorter blob's middle is within the taller one's rows, a small gap to its side,
     # or the two boxes (nearly) meet at a corner.
     short, tall = sorted((first, second), key=lambda blob: blob.height)
     gap = max(short.left, tall.left) - min(short.right, tall.right)
     rise = max(short.top, tall.top) - min(short.bottom, tall.bottom)
     inside = tall.top <= (short.top + short.bottom) / 2 <= tall.bottom
-    return gap <= SIDE_GAP * size and (inside or rise <= CORNER_GAP * size)
+    return gap <= SIDE_GAP * digit_height and (inside or rise <= CORNER_GAP * digit_height)
 
 
-def _top_bar(first: Blob, second: Blob, size: float) -> bool:
+def _top_bar(first: Blob, second: Blob, digit_height: float) -> bool:
     # The flat piece starts over the right half of the taller one, or a small gap past it,
     # reaches past its right edge, and its middle lies in the taller one's top rows.
     short, tall = sorted((first, second), key=lambda blob: blob.height)
     flat = short.height <= BAR_FLATNESS * short.width
-    right = tall.left + tall.width / 2 <= short.left <= tall.right + SIDE_GAP * size
+    right = tall.left + tall.width / 2 <= short.left <= tall.right + SIDE_GAP * digit_height
     high = (short.top + short.bottom) / 2 <= tall.top + BAR_TOP * tall.height
     return flat and right and high and short.right > tall.right
 
 
-def join_stray_rows(blobs: list[Blob], size: float) -> list[list[Blob]]:
+def join_stray_rows(blobs: list[Blob], digit_height: float) -> list[list[Blob]]:
     """Rows of blobs (see group_rows), after fragments alone in a row join a blob of another row."""
     rows = group_rows(blobs)
-    strays = [blob for row in rows if max(blob.height for blob in row) < FRAGMENT_FRACTION * size for blob in row]
+    strays = [blob for row in rows if max(blob.height for blob in row) < FRAGMENT_FRACTION * digit_height for blob in row]
     if len(rows) < 2 or not strays:
         return rows
     blobs = list(blobs)
     for stray in strays:
-        partners = [blob for blob in blobs if blob is not stray and _near_above_or_below(stray, blob, size)]
+        partners = [blob for blob in blobs if blob is not stray and _near_above_or_below(stray, blob, digit_height)]
         # A stray already taken in by an earlier one is no longer its own blob.
         if partners and stray in blobs:
             partner = min(partners, key=lambda blob: abs(blob.top + blob.bottom - stray.top - stray.bottom))
@@ -205,16 +205,16 @@ def join_stray_rows(blobs: list[Blob], size: float) -> list[list[Blob]]:
     return group_rows(blobs)
 
 
-def drop_lone_marks(rows: list[list[Blob]], size: float) -> list[list[Blob]]:
+def drop_lone_marks(rows: list[list[Blob]], digit_height: float) -> list[list[Blob]]:
     """The rows without the blobs too small to be digits on their own; rows left empty go too."""
-    limit = LONE_MARK_FRACTION * size
+    limit = LONE_MARK_FRACTION * digit_height
     return [kept for row in rows if (kept := [blob for blob in row if blob.extent >= limit])]
 
 
-def _near_above_or_below(stray: Blob, other: Blob, size: float) -> bool:
+def _near_above_or_below(stray: Blob, other: Blob, digit_height: float) -> bool:
     gap = max(stray.left, other.left) - min(stray.right, other.right)
     rise = max(stray.top, other.top) - min(stray.bottom, other.bottom)
-    return gap <= SIDE_GAP * size and 0 < rise <= STRAY_GAP * size and other.height >= stray.height
+    return gap <= SIDE_GAP * digit_height and 0 < rise <= STRAY_GAP * digit_height and other.height >= stray.height
 
 
 def group_rows(blobs: list[Blob]) -> list[list[Blob]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -65,32 +66,46 @@ PAIR_MAX_WIDTH = 2.6
 # A piece's probability counts as at least this in its log score (the model may say 0).
 PROBABILITY_FLOOR = 1e-9
 
-# A part of a blob: ("band", left, right) is the blob between two x; ("strokes", i, j) is
-# its strokes i..j-1 in drawing order. A lattice is a kind and its ordered boundaries.
-Part = tuple
-Lattice = tuple[str, list]
+PartKind = Literal["strokes", "band"]
+
+
+class Part(NamedTuple):
+    """A part of a blob: its strokes `start`..`end`-1 in drawing order, or its ink between x = `start` and x = `end`."""
+
+    kind: PartKind
+    start: float
+    end: float
+
+
+class Lattice(NamedTuple):
+    """How a blob may be cut: a part kind and the ordered boundaries its parts run between."""
+
+    kind: PartKind
+    bounds: list
+
+
 Score = Callable[[Part], tuple[float, Box] | None]
 # A reading of the first atoms of a lattice: its log score, its pieces, and the last one's box.
 Reading = tuple[float, list[Part], Box | None]
 
 
-def is_wide(blob: Blob, size: float) -> bool:
+def is_wide(blob: Blob, digit_height: float) -> bool:
     """Whether the blob may hold touching digits that a stroke runs through."""
-    return blob.width > SPLIT_MIN_WIDTH * size
+    return blob.width > SPLIT_MIN_WIDTH * digit_height
 
 
-def min_piece_height(blob: Blob, size: float) -> float:
+def min_piece_height(blob: Blob, digit_height: float) -> float:
     """The least height of a piece of the blob, in digit heights (less in a row of digits)."""
-    return ROW_PIECE_MIN_HEIGHT if blob.width > ROW_WIDTH * size else PIECE_MIN_HEIGHT
+    return ROW_PIECE_MIN_HEIGHT if blob.width > ROW_WIDTH * digit_height else PIECE_MIN_HEIGHT
 
 
-def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, float]], size: float,
+def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, float]], digit_height: float,
                   min_height: float = PIECE_MIN_HEIGHT) -> list[Part]:
     """Every range of consecutive atoms of a lattice that could be one digit (the whole always)."""
     kind, bounds = lattice
     n = len(bounds) - 1
     spans = [(i, j) for i in range(n) for j in range(i + 1, n + 1)
-             if (i, j) != (0, n) and _could_be_digit(*extent_of((kind, bounds[i], bounds[j])), size, min_height)]
+             if (i, j) != (0, n) and _could_be_digit(*extent_of(Part(kind, bounds[i], bounds[j])), digit_height, min_height)]
     # A piece is worth classifying only if pieces before and after it can cover the rest.
     starts, ends = {0}, {n}
     for i, j in spans:
@@ -99,16 +114,16 @@ def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, flo
     for i, j in reversed(spans):
         if j in ends:
             ends.add(i)
-    useful = [(kind, bounds[i], bounds[j]) for i, j in spans if i in starts and j in ends]
-    return [(kind, bounds[0], bounds[n])] + useful
+    useful = [Part(kind, bounds[i], bounds[j]) for i, j in spans if i in starts and j in ends]
+    return [Part(kind, bounds[0], bounds[n])] + useful
 
 
-def neighbour_pairs(row: list[Blob], size: float) -> dict[int, Blob]:
+def neighbour_pairs(row: list[Blob], digit_height: float) -> dict[int, Blob]:
     """Neighbouring blobs of a row (left to right) that may share a digit, joined, by the left one's place."""
     pairs = {}
     for index, (first, second) in enumerate(zip(row, row[1:])):
         joined = first.union(second)
-        if second.left - first.right <= PAIR_GAP * size and joined.width <= PAIR_MAX_WIDTH * size:
+        if second.left - first.right <= PAIR_GAP * digit_height and joined.width <= PAIR_MAX_WIDTH * digit_height:
             pairs[index] = joined
     return pairs
 
@@ -129,9 +144,9 @@ def best_row(readings: list[tuple[float, tuple]], paired: dict[int, tuple[float,
     return best[-1][1]
 
 
-def _could_be_digit(width: float, height: float, size: float, min_height: float) -> bool:
+def _could_be_digit(width: float, height: float, digit_height: float, min_height: float) -> bool:
     # No least width: a 1 is as narrow as the pen.
-    return width <= MAX_DIGIT_WIDTH * size and height >= min_height * size
+    return width <= MAX_DIGIT_WIDTH * digit_height and height >= min_height * digit_height
 
 
 def ink_profile(labels: np.ndarray, blob: Blob, scale: float, origin: tuple[float, float]) -> tuple[np.ndarray, float]:
@@ -142,14 +157,14 @@ def ink_profile(labels: np.ndarray, blob: Blob, scale: float, origin: tuple[floa
     return window.sum(axis=0).astype(np.float64), x0 / scale + origin[0]
 
 
-def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float, size: float) -> list[float]:
+def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float, digit_height: float) -> list[float]:
     """Cut x positions: the thinnest columns of the ink profile, then even divisions of the width."""
-    if not is_wide(blob, size) or len(profile) < 3:
+    if not is_wide(blob, digit_height) or len(profile) < 3:
         return []
     inner = np.arange(1, len(profile) - 1)
     minima = inner[(profile[inner] <= profile[inner - 1]) & (profile[inner] <= profile[inner + 1])]
     minima = minima[np.argsort(profile[minima], kind="stable")]
-    pieces = max(2, round(blob.width / (DIGIT_PITCH * size)))
+    pieces = max(2, round(blob.width / (DIGIT_PITCH * digit_height)))
     # Touching round digits (two 0s) meet where the profile is thick, so even divisions of
     # the width are candidates too.
     even = [blob.left + blob.width * step / pieces for step in range(1, pieces)]
@@ -157,13 +172,13 @@ def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float,
     limit = int(np.ceil(CUTS_PER_DIGIT * pieces))
     cuts: list[float] = []
     for x in thin[:pieces] + even + thin[pieces:]:
-        inside = blob.left + MIN_PIECE_WIDTH * size <= x <= blob.right - MIN_PIECE_WIDTH * size
-        if inside and all(abs(x - cut) >= CUT_RESOLUTION * size for cut in cuts) and len(cuts) < limit:
+        inside = blob.left + MIN_PIECE_WIDTH * digit_height <= x <= blob.right - MIN_PIECE_WIDTH * digit_height
+        if inside and all(abs(x - cut) >= CUT_RESOLUTION * digit_height for cut in cuts) and len(cuts) < limit:
             cuts.append(float(x))
     return sorted(cuts)
 
 
-def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.0,
+def best_split(lattice: Lattice, score: Score, digit_height: float, cut_cost: float = 0.0,
                min_height: float = PIECE_MIN_HEIGHT) -> tuple[float, list[Part]]:
     """The best reading of a lattice as consecutive pieces, and its log score.
 
@@ -178,16 +193,16 @@ def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.
     ending: dict[int, list[Reading]] = {0: [(0.0, [], None)]}
     for end in range(1, n + 1):
         for start in range(end):
-            part = (kind, bounds[start], bounds[end])
+            part = Part(kind, bounds[start], bounds[end])
             scored = score(part)
             if scored is None:
                 continue
-            prior = 0.0 if (start, end) == (0, n) else _height_prior(scored[1][3] / size, min_height)
+            prior = 0.0 if (start, end) == (0, n) else _height_prior(scored[1][3] / digit_height, min_height)
             if prior is None:
                 continue
-            prior -= wide_piece_cost(scored[1][2], size)
+            prior -= wide_piece_cost(scored[1][2], digit_height)
             gain = float(np.log(max(scored[0], PROBABILITY_FLOOR))) + PIECE_BONUS + prior - (cut_cost if start else 0.0)
-            extended = (_extend(before, part, scored[1], gain, size) for before in ending.get(start, []))
+            extended = (_extend(before, part, scored[1], gain, digit_height) for before in ending.get(start, []))
             options = [reading for reading in extended if reading is not None]
             if options:
                 ending.setdefault(end, []).append(max(options, key=lambda option: option[0]))
@@ -195,9 +210,9 @@ def best_split(lattice: Lattice, score: Score, size: float, cut_cost: float = 0.
     return max(finals, key=lambda item: item[0]) if finals else (-np.inf, [])
 
 
-def wide_piece_cost(width: float, size: float) -> float:
+def wide_piece_cost(width: float, digit_height: float) -> float:
     """What a piece this many canvas pixels wide pays, in log probability, for being wider than a digit."""
-    return WIDE_PIECE_COST * max(0.0, width / size - WIDE_PIECE) / 0.1
+    return WIDE_PIECE_COST * max(0.0, width / digit_height - WIDE_PIECE) / 0.1
 
 
 def _height_prior(height: float, min_height: float) -> float | None:
@@ -207,10 +222,10 @@ def _height_prior(height: float, min_height: float) -> float | None:
     return -SHORT_PIECE_COST * max(0.0, SHORT_PIECE - height) / 0.1
 
 
-def _extend(before: Reading, part: Part, box: Box, gain: float, size: float) -> Reading | None:
+def _extend(before: Reading, part: Part, box: Box, gain: float, digit_height: float) -> Reading | None:
     # A reading followed by one more piece, or None when the two cannot be neighbouring digits.
     total, parts, last = before
-    link = 0.0 if last is None else _link(last, box, size)
+    link = 0.0 if last is None else _link(last, box, digit_height)
     return None if link is None else (total + gain + link, parts + [part], box)
 
 
@@ -219,14 +234,14 @@ def box_center(box: Box) -> float:
     return box[0] + box[2] / 2
 
 
-def _link(first: Box, second: Box, size: float) -> float | None:
+def _link(first: Box, second: Box, digit_height: float) -> float | None:
     # The log prior of two neighbouring pieces being two digits: None when they overlap
     # like parts of one digit or when the later one lies to the left (digits are written left
     # to right, while a traced 0 may start with its right side: two strokes read "71"), a cost
     # when they do not share a baseline. Touching digits written right to left are then cut
     # only by position (BAND_CUT_COST).
     overlap = min(first[0] + first[2], second[0] + second[2]) - max(first[0], second[0])
-    if overlap > PIECE_MAX_OVERLAP * size or box_center(second) < box_center(first):
+    if overlap > PIECE_MAX_OVERLAP * digit_height or box_center(second) < box_center(first):
         return None
-    drop = abs(first[1] + first[3] - second[1] - second[3]) / size
+    drop = abs(first[1] + first[3] - second[1] - second[3]) / digit_height
     return -BASELINE_COST * max(0.0, drop - BASELINE_SLACK) / BASELINE_STEP
