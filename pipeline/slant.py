@@ -7,16 +7,14 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-# The slant is the most common lean of the lines, weighted by their height: their dx / dy
-# binned by SLANT_STEP, the bins summed over a window of WINDOW either side, then averaged
-# within that window of the best one. Lines leaning MAX_LEAN or more (42 degrees) are bars and
-# the tops of curves. The result is rounded to SLANT_STEP so that a drawing keeps its slant, and its
-# readings stay memoized, as strokes are added. Writing within MIN_SLANT of upright (MNIST's
-# writers, within about 8 degrees) is left alone; beyond MAX_SLANT (35 degrees) the lines are
-# strokes of digits, not a slanted hand.
+# Lines steeper than this (|dx / dy| below it, 45 degrees) carry the writing's slant; flatter
+# ones are bars and the tops of curves.
+STEEP = 1.0
+# The slant is the steep lines' horizontal drift per unit of height, rounded to SLANT_STEP so
+# that a drawing keeps its slant, and its readings stay memoized, as strokes are added.
+# Writing within MIN_SLANT of upright (MNIST's writers, within about 8 degrees) is left as
+# drawn; beyond MAX_SLANT (35 degrees) the lines are strokes of digits, not a slanted hand.
 SLANT_STEP = 0.05
-WINDOW = 0.25
-MAX_LEAN = 0.9
 MIN_SLANT = 0.15
 MAX_SLANT = 0.7
 
@@ -37,24 +35,12 @@ def image_slant(ink: np.ndarray) -> float:
 
 
 def _slant(drift: np.ndarray, rise: np.ndarray) -> float:
-    lean = drift[rise > 0] / rise[rise > 0]
-    weight = rise[rise > 0]
-    lean, weight = lean[np.abs(lean) < MAX_LEAN], weight[np.abs(lean) < MAX_LEAN]
-    edges = np.arange(-MAX_LEAN, MAX_LEAN + SLANT_STEP / 2, SLANT_STEP)
-    counts, _ = np.histogram(lean, edges, weights=weight)
-    if counts.sum() <= 0:
+    steep = np.abs(drift) < STEEP * rise
+    total = float(rise[steep].sum())
+    if total <= 0:
         return 0.0
-    reach = round(WINDOW / SLANT_STEP)
-    # A tent, not a box: the best window is centred on the most common lean, not on its edge.
-    windows = np.convolve(counts, reach + 1 - np.abs(np.arange(-reach, reach + 1)), mode="same")
-    centers = (edges[:-1] + edges[1:]) / 2
-    limit = round(MAX_SLANT / SLANT_STEP)
-    middle = len(centers) // 2
-    best = middle - limit + int(np.argmax(windows[middle - limit : middle + limit + 1]))
-    near = np.abs(lean - centers[best]) <= WINDOW
-    slant = float(np.average(lean[near], weights=weight[near])) if weight[near].sum() > 0 else 0.0
-    slant = round(round(float(np.clip(slant, -MAX_SLANT, MAX_SLANT)) / SLANT_STEP) * SLANT_STEP, 2)
-    return slant if abs(slant) >= MIN_SLANT else 0.0
+    slant = round(round(float(drift[steep].sum()) / total / SLANT_STEP) * SLANT_STEP, 2)
+    return float(np.clip(slant, -MAX_SLANT, MAX_SLANT)) if abs(slant) >= MIN_SLANT else 0.0
 
 
 def shear_points(points: np.ndarray, slant: float, pivot: float) -> np.ndarray:
