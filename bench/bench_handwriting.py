@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     """Score the model, as the server runs it, on the chosen font families and on MNIST sequences."""
     from serving.model_store import load_served_model
-    from training.registry import connect, resolve
+    from registry.client import connect, resolve
 
     cv2.setNumThreads(1)
     ref = resolve(connect(args.tracking_uri), args.model_uri)

@@ -94,7 +94,7 @@ def main() -> None:
     from bench_startup import check_model, write_results
 
     from demnistify.constants import DEFAULT_MODEL_URI
-    from training.registry import resolve_tracking_uri
+    from registry.client import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))

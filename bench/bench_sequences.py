@@ -50,10 +50,10 @@ def load_classifier(args: argparse.Namespace):
     if args.keras_model:
         import keras
 
-        from training.inference import make_classifier
+        from registry.keras_models import make_classifier
 
         return make_classifier(keras.models.load_model(args.keras_model)), args.keras_model
-    from training.registry import load_classifier as load_registered
+    from registry.loading import load_classifier as load_registered
 
     ref, classify = load_registered(args.model_uri, args.tracking_uri)
     return classify, ref.uri

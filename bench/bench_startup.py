@@ -94,7 +94,7 @@ class ServerProcess:
 
 def check_model(tracking_uri: str | None) -> None:
     """Exit with a clear message when the registry holds no champion model to benchmark."""
-    from training.registry import RegistryError, connect, resolve
+    from registry.client import RegistryError, connect, resolve
     from demnistify.constants import DEFAULT_MODEL_URI
 
     try:

@@ -19,8 +19,8 @@ from pipeline.types import Classifier, StrokeRenderer
 from serving.batching import BatchingClassifier
 from serving.caches import BoundedLru, DigitCache, RenderCache
 from serving.onnx_runtime import make_int8_classifier, make_onnx_classifier
-from training.registry import (ModelRef, RegistryError, connect, get_alias, load_int8_graph, load_keras_model,
-                               parse_model_uri, resolve)
+from registry.client import ModelRef, RegistryError, connect, get_alias, parse_model_uri, resolve
+from registry.loading import load_int8_graph, load_keras_model
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _make_classifier(model, inference: str, threads: int, int8_graph: bytes | No
             return BatchingClassifier(make_onnx_classifier(model, threads, int8_graph))
         except Exception as error:  # noqa: BLE001 - any export failure leaves TensorFlow to serve.
             logger.warning("Cannot run this version on ONNX Runtime (%s); using compiled TensorFlow.", error)
-    from training.inference import make_classifier
+    from registry.keras_models import make_classifier
 
     return BatchingClassifier(make_classifier(model))
 

@@ -26,7 +26,7 @@ def make_onnx_classifier(model, threads: int, int8_graph: bytes | None = None) -
     digits like the model is passed over for the export (with a warning). Raises ValueError
     when the exported graph does not reproduce the Keras model's probabilities.
     """
-    from training.quantize import export_onnx
+    from registry.keras_models import export_onnx
 
     if int8_graph is not None:
         try:

@@ -150,13 +150,13 @@ def register_version(tracking_uri: str, graph_path: Path, champion: bool) -> str
     from mlflow.exceptions import MlflowException
 
     from demnistify.constants import CHAMPION_ALIAS, DIGIT_GRAPH_ARTIFACT, MODEL_NAME
-    from training.registry import INT8_DIGEST_TAG
+    from registry.client import INT8_DIGEST_TAG
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri, tracking_uri)
     experiment = mlflow.set_experiment("multihost").experiment_id
     with tempfile.TemporaryDirectory() as staging, mlflow.start_run(experiment_id=experiment) as run:
-        # The layout the server reads a version from (training.registry.model_artifact): an MLmodel
+        # The layout the server reads a version from (registry.loading.model_artifact): an MLmodel
         # whose pyfunc flavour names the digit graph's folder.
         model = Path(staging) / "recognizer"
         (model / "artifacts" / DIGIT_GRAPH_ARTIFACT).mkdir(parents=True)

@@ -33,3 +33,13 @@ def test_the_server_and_cli_start_without_tensorflow_or_tf2onnx():
             "print(build_parser().parse_args(['serve', '--workers', '2', '--port', '9000']).command)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "serve", done.stderr[-3000:]
+
+
+def test_the_server_imports_nothing_from_training_nor_tensorflow():
+    # The server loads its model through registry/; training code and TensorFlow stay out of its process.
+    code = ("import sys\nimport serving.app, serving.workers, serving.cli, recognizer.pyfunc\n"
+            "print(' '.join(sorted(name for name in sys.modules\n"
+            "                      if name.split('.')[0] in ('training', 'tensorflow', 'keras', 'tf2onnx'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "", f"the server imported {done.stdout.strip()}"

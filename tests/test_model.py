@@ -26,7 +26,7 @@ def test_build_model_rejects_bad_settings(settings):
 
 
 def test_compiled_classifier_matches_the_model():
-    from training.inference import make_classifier
+    from registry.keras_models import make_classifier
     from training.model import build_model
 
     model = build_model(width=8)

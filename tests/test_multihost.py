@@ -52,8 +52,9 @@ def as_root_reason() -> str | None:
 def int8_graph(trained_store, mnist, tmp_path_factory) -> Path:
     """The session model's int8 graph (quantized without the accuracy check: any graph runs here)."""
     from training.evaluate import to_model_input
-    from training.quantize import export_onnx, quantize_onnx
-    from training.registry import load_keras_model
+    from registry.keras_models import export_onnx
+    from registry.loading import load_keras_model
+    from training.quantize import quantize_onnx
 
     model = load_keras_model(trained_store.result.model, trained_store.tracking_uri)
     calibration = to_model_input(mnist.train_images[:256])

@@ -162,7 +162,7 @@ def test_undo_and_clear_with_buttons_and_keys(page, server):
 
 
 def test_model_badge_follows_a_promotion(page, server, store):
-    from training.registry import connect
+    from registry.client import connect
 
     client = connect(store)
     current = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)

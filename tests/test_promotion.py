@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from training.promotion import Verdict, promote_if_better, promotion_verdict
-from training.registry import ModelRef, get_alias
+from registry.client import ModelRef, get_alias
 
 NAME = "gate-test"
 

@@ -29,8 +29,8 @@ from serving.app import running_server
 from tests.clients_support import free_port, serve_command, start_server
 from tests.test_serving_app import SMALL_LIMITS, drawing, serve_config, strokes_message
 from tests.test_serving_registry import add_version, health, next_event, until_health
-from training.registry import connect as registry_client
-from training.registry import promote
+from registry.client import connect as registry_client
+from registry.client import promote
 
 pytestmark = pytest.mark.slow
 

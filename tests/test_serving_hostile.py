@@ -18,8 +18,8 @@ from serving.app import running_server
 from serving.config import Limits
 from tests.test_serving_app import drawing, serve_config, strokes_message
 from tests.test_serving_registry import add_version, health, model_source, own_store, until_health  # noqa: F401
-from training.registry import connect as registry_client
-from training.registry import promote
+from registry.client import connect as registry_client
+from registry.client import promote
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 from abuse_attacks import heavy_strokes, huge_json, png_16bit, png_chunk_bomb  # noqa: E402

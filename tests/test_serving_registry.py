@@ -18,8 +18,8 @@ from demnistify.cli import main
 from serving.app import running_server
 from tests.clients_support import start_server
 from tests.test_serving_app import drawing, serve_config, strokes_message
-from training.registry import connect as registry_client
-from training.registry import promote
+from registry.client import connect as registry_client
+from registry.client import promote
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ from serving.onnx_runtime import make_onnx_classifier
 from tests.clients_support import start_server
 from tests.test_serving_app import drawing, strokes_message
 from training.model import build_model
-from training.registry import INT8_DIGEST_TAG, connect, load_keras_model, resolve
+from registry.client import INT8_DIGEST_TAG, connect, resolve
+from registry.loading import load_keras_model
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,8 @@ def test_the_served_version_runs_on_onnx_runtime_with_the_registered_weights(tra
 
 
 def test_an_int8_graph_of_another_model_is_passed_over_for_the_export(caplog):
-    from training.quantize import export_onnx, quantize_onnx
+    from registry.keras_models import export_onnx
+    from training.quantize import quantize_onnx
 
     model, other = build_model(width=4), build_model(width=4)
     # The other model says "3" whatever it is shown: an artifact of the wrong model.
@@ -133,7 +135,7 @@ def test_an_int8_graph_that_is_not_the_registered_one_is_not_served(trained_stor
 
 def test_an_int8_graph_that_gives_no_probabilities_is_refused():
     from serving.onnx_runtime import make_int8_classifier
-    from training.quantize import export_onnx
+    from registry.keras_models import export_onnx
 
     # A graph that runs but whose last layer is no softmax stands for a damaged one.
     model = build_model(width=4)

@@ -82,7 +82,8 @@ def test_run_logs_an_int8_graph_with_the_onnx_flavour_that_reads_validation_digi
     from mlflow.models import Model
 
     from training.quantize import run_graph
-    from training.registry import connect, load_int8_graph
+    from registry.client import connect
+    from registry.loading import load_int8_graph
 
     client, run = run_of(trained_store)
     float_accuracy, int8_accuracy = (run.data.metrics[f"val_accuracy_{kind}"] for kind in ("float", "int8"))
@@ -116,7 +117,7 @@ def test_run_logs_pictures_and_summary(trained_store):
 
 
 def test_model_is_registered_promoted_and_predicts_from_the_alias(trained_store, mnist):
-    from training.registry import load_classifier
+    from registry.loading import load_classifier
 
     client = MlflowClient(tracking_uri=trained_store.tracking_uri, registry_uri=trained_store.tracking_uri)
     version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
@@ -158,7 +159,7 @@ def own_store(tmp_path_factory):
 
 def test_auto_promotion_obeys_the_rule_both_ways(own_store, mnist_dir, capsys):
     from demnistify.cli import main
-    from training.registry import connect, get_alias
+    from registry.client import connect, get_alias
     from training.train import train
 
     tiny = dict(model_width=8, test_limit=500)

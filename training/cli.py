@@ -128,7 +128,7 @@ def run_sweep(arguments: argparse.Namespace) -> int:
 
 def run_models(arguments: argparse.Namespace) -> int:
     """Print every registered version with its accuracy and aliases."""
-    from training.registry import RegistryError, connect, list_versions
+    from registry.client import RegistryError, connect, list_versions
 
     try:
         versions = list_versions(connect(arguments.tracking_uri), MODEL_NAME)
@@ -147,7 +147,7 @@ def run_models(arguments: argparse.Namespace) -> int:
 
 def run_promote(arguments: argparse.Namespace) -> int:
     """Move the champion alias to the given version."""
-    from training.registry import RegistryError, connect, promote
+    from registry.client import RegistryError, connect, promote
 
     try:
         ref = promote(connect(arguments.tracking_uri), arguments.version, MODEL_NAME, CHAMPION_ALIAS)

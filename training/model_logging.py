@@ -19,7 +19,7 @@ from mlflow.types.schema import AnyType, Array, Object, Property
 
 from demnistify.constants import DIGIT_GRAPH_ARTIFACT, INPUT_SHAPE, KERAS_ARTIFACT, NUM_CLASSES, REPO_ROOT
 from recognizer.pyfunc import INPUT_EXAMPLE, DrawingRecognizer
-from training.registry import INT8_DIGEST_TAG, ModelRef
+from registry.client import INT8_DIGEST_TAG, ModelRef
 from training.tracking import recognizer_model_id
 
 GRAPH_MODEL_NAME = "digit-graph"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 
 from demnistify.constants import CHAMPION_ALIAS
-from training.registry import ModelRef, get_alias, run_metrics
+from registry.client import ModelRef, get_alias, run_metrics
 
 logger = logging.getLogger(__name__)
 

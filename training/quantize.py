@@ -1,8 +1,7 @@
-"""The serving graph: the trained model exported to ONNX, and an int8 copy checked on validation digits."""
+"""The int8 serving graph: the float ONNX export quantized, and kept only if it reads validation digits as well."""
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
@@ -10,9 +9,8 @@ import numpy as np
 
 from demnistify.constants import IMAGE_SIZE
 from pipeline.split import PROBABILITY_FLOOR
+from registry.keras_models import export_onnx
 
-# tf2onnx's opset for Conv, BatchNormalization and Softmax as Keras computes them.
-ONNX_OPSET = 17
 # Static quantization learns each layer's activation range from these many validation digits.
 CALIBRATION_DIGITS = 500
 CALIBRATION_BATCH = 50
@@ -24,18 +22,6 @@ MAX_LOG_PROB_ERROR = 0.1
 # On a small validation split a tenth of a point is two or three digits, within the noise of
 # quantization: a drop of this many digits is always allowed.
 MAX_DIGITS_DROPPED = 5
-
-
-def export_onnx(model) -> bytes:
-    """The Keras digit model as a serialized float32 ONNX graph (input "digit": N x 28 x 28 x 1)."""
-    import tensorflow as tf
-    import tf2onnx
-
-    # tf2onnx narrates every optimization pass at INFO; a server log wants only its problems.
-    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    signature = (tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="digit"),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET)
-    return proto.SerializeToString()
 
 
 def quantize_onnx(graph: bytes, calibration: np.ndarray) -> bytes:

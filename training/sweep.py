@@ -29,7 +29,7 @@ import optuna
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
 from training import tracking
-from training.registry import ModelRef, connect
+from registry.client import ModelRef, connect
 
 logger = logging.getLogger(__name__)
 

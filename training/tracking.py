@@ -17,7 +17,7 @@ from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL
 
 from demnistify.constants import EXPERIMENT_NAME, MNIST_MIRRORS, REPO_ROOT
-from training.registry import resolve_tracking_uri
+from registry.client import resolve_tracking_uri
 
 # The logged model a training run produces: the whole recognizer (training/model_logging.py).
 RECOGNIZER_MODEL_NAME = "recognizer"

@@ -13,6 +13,9 @@ import keras
 import numpy as np
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
+from registry.client import ModelRef, connect, get_alias
+from registry.keras_models import export_onnx, make_classifier
+from registry.loading import load_classifier
 from training import model_logging, tracking
 from training.allographs import allograph_digits
 from training.augment import AugmentedBatches, AugmentSettings
@@ -21,12 +24,10 @@ from training.evaluate import evaluate, sequence_metrics, to_model_input
 from training.fonts import font_digits, load_families, split_families
 from training.gate import Scores, decide
 from training.handwriting import FontNumber, make_font_numbers, read_numbers
-from training.inference import make_classifier
 from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
 from training.promotion import Verdict, describe_and_gate
-from training.quantize import checked_int8_graph, export_onnx
-from training.registry import ModelRef, connect, get_alias, load_classifier
+from training.quantize import checked_int8_graph
 from training.traces import traced_digits
 
 logger = logging.getLogger(__name__)
