@@ -15,7 +15,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from demnistify.cli import main  # noqa: E402
 from serving.config import ServeConfig  # noqa: E402
-from serving.desktop import PLACEHOLDER, DrawingWindow, ServerLink  # noqa: E402
+from clients.desktop import PLACEHOLDER, DrawingWindow, ServerLink  # noqa: E402
 from tests.clients_support import ServerThread, densify, free_port, number_strokes  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ def test_the_serve_install_leaves_training_to_its_extra():
 def test_the_server_and_cli_start_without_tensorflow_or_tf2onnx():
     # None in sys.modules makes any import of them fail, as on a server-only install.
     code = ("import sys\nfor name in ('tensorflow', 'tf2onnx', 'keras'): sys.modules[name] = None\n"
-            "import serving.app, serving.workers, serving.model_store, serving.client_cli\n"
+            "import serving.app, serving.workers, serving.model_store, clients.cli\n"
             "from demnistify.cli import build_parser\n"
             "print(build_parser().parse_args(['serve', '--workers', '2', '--port', '9000']).command)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)

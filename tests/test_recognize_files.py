@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from demnistify.cli import main
-from serving.files import FileResult, format_line, recognize_file, to_json
+from clients.files import FileResult, format_line, recognize_file, to_json
 from tests.clients_support import number_strokes
 
 

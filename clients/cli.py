@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_draw(arguments: argparse.Namespace) -> int:
     """Open the matplotlib drawing window."""
-    from serving.desktop import run_window
+    from clients.desktop import run_window
 
     if not arguments.server.startswith(("ws://", "wss://")):
         print(f"error: --server must be a ws:// or wss:// address, got {arguments.server!r}", file=sys.stderr)
@@ -37,7 +37,7 @@ def run_draw(arguments: argparse.Namespace) -> int:
 
 def run_recognize(arguments: argparse.Namespace) -> int:
     """Load the model once, read every file, print the results; 1 if any file failed, 2 without a model."""
-    from serving.files import dump_json, format_line, recognize_files
+    from clients.files import dump_json, format_line, recognize_files
     from serving.model_store import load_served_model
     from registry.client import RegistryError, connect, resolve
 
