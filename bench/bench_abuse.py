@@ -23,10 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-from abuse_attacks import KINDS, PAYLOADS, AttackStats, attack  # noqa: E402
-from bench_latency import drawing_message  # noqa: E402
+from bench.abuse_attacks import KINDS, PAYLOADS, AttackStats, attack
+from bench.drawings import drawing_message
+from bench.harness import REPO_ROOT, RESULTS_DIR, add_tracking_uri, write_json
 
 # The last commit before the defences of docs/design.md's "Hostile input".
 DEFAULT_BASELINE = "cd43055"
@@ -175,14 +174,14 @@ def format_row(row: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--model", default="models:/demnistify-cnn@champion")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git ref of the undefended server")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each scenario")
     parser.add_argument("--attackers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     parser.add_argument("--variants", type=int, default=8, help="distinct frames per attack kind")
-    parser.add_argument("--json", default=str(REPO_ROOT / "bench" / "results" / "abuse.json"))
+    parser.add_argument("--json", default=str(RESULTS_DIR / "abuse.json"))
     args = parser.parse_args(argv)
     if not args.tracking_uri:
         parser.error("give --tracking-uri (or set MLFLOW_TRACKING_URI)")
@@ -190,9 +189,7 @@ def main(argv: list[str] | None = None) -> int:
           "attackers' answers / errors / closed / refused / connections held | attackers' worst answer s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     rows = run(args)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"seconds": args.seconds, "baseline": args.baseline, "rows": rows},
-                                          indent=1))
+    write_json({"seconds": args.seconds, "baseline": args.baseline, "rows": rows}, args.json, indent=1)
     return 0
 
 

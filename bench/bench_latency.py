@@ -5,47 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 
 import numpy as np
 
-PEN, HEIGHT, SPACING = 14, 300, 140
+from bench.drawings import message, number_drawing
+from bench.harness import ServerProcess, add_tracking_uri, check_model, write_results
+
 PACE_SECONDS = 0.01
-NUMBER = "1740"  # Digits the synthetic strokes below draw unambiguously, cycled.
-
-
-def digit_strokes(digit: str, x: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """Bold synthetic strokes of one digit centered at x, jittered so that no two drawings are equal."""
-    if digit == "0":
-        angles = np.linspace(0, 2 * np.pi, 40)
-        shapes = [np.stack([42 * np.sin(angles), -88 * np.cos(angles)], axis=1)]
-    else:
-        shapes = {"1": [[[8, -90], [0, 90]]], "7": [[[-45, -88], [45, -90], [35, -55], [5, 20], [-10, 90]]],
-                  "4": [[[5, -90], [-45, 20], [50, 20]], [[25, -40], [25, 90]]]}[digit]
-    scale, shift = rng.uniform(0.9, 1.1), rng.uniform(-6, 6, size=2)
-    return [np.asarray(shape, dtype=float) * scale + [x, HEIGHT / 2] + shift for shape in shapes]
-
-
-def number_drawing(count: int, seed: int) -> tuple[str, list[np.ndarray], int]:
-    """(text, strokes, canvas width) for a `count`-digit number."""
-    rng = np.random.default_rng(seed)
-    text = (NUMBER * count)[:count]
-    width = SPACING * count + 100
-    strokes = [s for i, d in enumerate(text) for s in digit_strokes(d, 100 + SPACING * i, rng)]
-    return text, strokes, width
-
-
-def message(request_id: int, strokes: list[np.ndarray], width: int) -> str:
-    """A recognize frame with the whole drawing."""
-    return json.dumps({"type": "recognize", "id": request_id, "width": width, "height": HEIGHT, "pen_width": PEN,
-                       "strokes": [np.round(stroke, 2).tolist() for stroke in strokes]})
-
-
-def drawing_message(request_id: int, count: int, seed: int) -> str:
-    """A recognize frame for a fresh (never cached) `count`-digit drawing."""
-    _, strokes, width = number_drawing(count, seed)
-    return message(request_id, strokes, width)
 
 
 async def measure(ws_url: str, count: int, repeats: int, live: bool = False) -> tuple[list[float], list[float], int]:
@@ -79,8 +46,6 @@ async def measure(ws_url: str, count: int, repeats: int, live: bool = False) -> 
 
 def run_server(tracking_uri: str | None, counts: list[int], repeats: int, *extra: str, live: bool = False) -> dict:
     """Start one server and measure every drawing size against it (`live`: streamed as drawn)."""
-    from bench_startup import ServerProcess
-
     rows = {}
     with ServerProcess(tracking_uri, *extra) as server:
         for count in counts:
@@ -92,10 +57,8 @@ def run_server(tracking_uri: str | None, counts: list[int], repeats: int, *extra
 
 def main() -> None:
     """Measure ours and the baseline in the same run; print a table, write bench/results/latency.json."""
-    from bench_startup import check_model, write_results
-
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--baseline-repeats", type=int, default=40, help="model.predict is slow; fewer suffice")
     arguments = parser.parse_args()

@@ -11,50 +11,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from bench_latency import NUMBER, PEN, HEIGHT, SPACING, digit_strokes
+from bench.drawings import client_frames
+from bench.harness import ServerProcess, add_tracking_uri, check_model, free_port, write_results
 
-STEP_PX = 12  # Pen travel between two pointer samples.
 # The server runs this much nicer than the clients generating its load (see `measure`).
 SERVER_NICENESS = 5
-
-
-def resample(stroke: np.ndarray) -> np.ndarray:
-    """Points every STEP_PX along a polyline, as a pointer would report them."""
-    lengths = np.r_[0, np.cumsum(np.linalg.norm(np.diff(stroke, axis=0), axis=1))]
-    samples = np.linspace(0, lengths[-1], max(2, int(lengths[-1] / STEP_PX) + 1))
-    return np.stack([np.interp(samples, lengths, stroke[:, axis]) for axis in (0, 1)], axis=1)
-
-
-def client_frames(client: int, updates: int, first_id: int = 1, hints: bool = True) -> tuple[str, list[str]]:
-    """(expected text, frames): the client's drawing growing in `updates` steps, the last one whole.
-
-    Like the drawing page, a frame says whether the pen is still down (unless `hints` is off);
-    the frame that would run past a stroke's end stops there, as the page sends one when the
-    pen is lifted.
-    """
-    rng = np.random.default_rng(client)
-    text = NUMBER[client % 4:] + NUMBER[:client % 4]
-    width = SPACING * len(text) + 100
-    strokes = [resample(s) for i, d in enumerate(text) for s in digit_strokes(d, 100 + SPACING * i, rng)]
-    ends = np.cumsum([len(s) for s in strokes])
-    frames, points = [], 0
-    for update in range(1, updates + 1):
-        target = int(np.ceil(ends[-1] * update / updates))
-        points = target if update == updates else min(target, ends[np.searchsorted(ends, points, side="right")])
-        frame = {"type": "recognize", "id": first_id + update - 1, "width": width, "height": HEIGHT,
-                 "pen_width": PEN, "strokes": _first_points(strokes, points)}
-        frames.append(json.dumps(frame | ({"pen_down": bool(points not in ends)} if hints else {})))
-    return text, frames
-
-
-def _first_points(strokes: list[np.ndarray], budget: int) -> list:
-    drawn = []
-    for stroke in strokes:
-        if budget <= 0:
-            break
-        drawn.append(np.round(stroke[:budget], 1).tolist())
-        budget -= len(stroke)
-    return drawn
 
 
 async def stream(ws_url: str, drawings: list[list[str]], rate: float, stats: dict, delay: float) -> list[dict]:
@@ -138,9 +99,6 @@ def client_work(client: int, load: Load) -> tuple[str, list[list[str]]]:
 
 def measure(tracking_uri: str | None, load: Load, *extra: str, workers: int = 1) -> dict:
     """Start a server (`workers` processes), run the clients against it, stop it."""
-    from bench_startup import ServerProcess
-    from tests.clients_support import free_port
-
     import urllib.request
 
     # Processes sharing a port need a fixed one.
@@ -164,10 +122,8 @@ def measure(tracking_uri: str | None, load: Load, *extra: str, workers: int = 1)
 
 def main() -> None:
     """Both scenarios, ours against first come first served (and the seed's path); bench/results/load.json."""
-    from bench_startup import check_model, write_results
-
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--updates", type=int, default=90, help="updates per drawing (3 s at 30/s)")
     parser.add_argument("--rate", type=float, default=30.0)

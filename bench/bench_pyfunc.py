@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_latency import PEN, HEIGHT, number_drawing, run_server
+from bench.bench_latency import run_server
+from bench.drawings import HEIGHT, PEN, number_drawing
+from bench.harness import add_tracking_uri, check_model, free_port, write_results
 
 COUNTS = [1, 3, 6, 10]
 
@@ -50,9 +51,7 @@ def in_process(model_uri: str, repeats: int) -> dict:
 
 def served(model_uri: str, tracking_uri: str, repeats: int) -> dict:
     """The same through `mlflow models serve --env-manager local` (one worker), POSTing JSON."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
                "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     log = Path(os.environ.get("TMPDIR", "/tmp")) / "bench-models-serve.log"
@@ -91,13 +90,11 @@ def _post(url: str, one: dict) -> str:
 
 def main() -> None:
     """Measure the three paths in one run; print a table, write bench/results/pyfunc.json."""
-    from bench_startup import check_model, write_results
-
     from demnistify.constants import DEFAULT_MODEL_URI
     from registry.client import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--repeats", type=int, default=200)
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)

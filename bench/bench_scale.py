@@ -19,11 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_load import SERVER_NICENESS, Load, run_clients
-from bench_startup import ServerProcess, check_model, write_results
+from bench.bench_load import SERVER_NICENESS, Load, run_clients
+from bench.harness import REPO_ROOT, ServerProcess, add_tracking_uri, check_model, free_port, write_results
 
-REPO = Path(__file__).resolve().parent.parent
-NGINX_SITE = REPO / "deploy" / "nginx" / "demnistify.conf"
+NGINX_SITE = REPO_ROOT / "deploy" / "nginx" / "demnistify.conf"
 NGINX_MAIN = """pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 worker_processes 1;
@@ -48,8 +47,6 @@ def site_for(listen: int, ports: list[int]) -> str:
 @contextlib.contextmanager
 def nginx_in_front(ports: list[int]):
     """nginx on a free loopback port balancing `ports`; yields its ws:// URL."""
-    from tests.clients_support import free_port
-
     root, listen = Path(tempfile.mkdtemp(prefix="bench-nginx-")), free_port()
     (root / "site.conf").write_text(site_for(listen, ports))
     (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root))
@@ -73,8 +70,6 @@ def _children(pid: int) -> list[int]:
 @contextlib.contextmanager
 def servers(tracking_uri: str | None, count: int, workers: int):
     """`count` servers of `workers` processes each on fixed loopback ports; yields them."""
-    from tests.clients_support import free_port
-
     started = []
     try:
         for _ in range(count):
@@ -112,7 +107,7 @@ SETUPS = {"direct, 1 process": (1, 1, False), "direct, 2 workers": (1, 2, False)
 def main() -> None:
     """Each setup `--rounds` times, interleaved; bench/results/scale.json and a table of the medians."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--updates", type=int, default=90)
     parser.add_argument("--drawings", type=int, default=2)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 import urllib.request
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench_load import client_frames
+from bench.drawings import client_frames
+from bench.harness import ServerProcess, add_tracking_uri, check_model, write_results
 
 # Distinct drawings the clients cycle through: enough fresh digits to keep the server's digit cache churning.
 VARIANTS = 64
@@ -109,7 +109,7 @@ async def settled_health(server, timeout: float = 10) -> dict:
 
 
 async def run_soak(server, clients: int, seconds: float, rate: float, updates: int, warmup: float) -> dict:
-    """Run the clients against `server` (a bench_startup.ServerProcess) and summarize what they and it saw."""
+    """Run the clients against `server` (a bench.harness.ServerProcess) and summarize what they and it saw."""
     pool, tally, samples = drawing_pool(updates), Tally(), []
     sampler = asyncio.create_task(sample_rss(server, samples))
     started = time.perf_counter()
@@ -149,10 +149,8 @@ def print_table(row: dict) -> None:
 
 def main() -> None:
     """Start a server, soak it, stop it with SIGTERM; a table and bench/results/soak.json."""
-    from bench_startup import ServerProcess, check_model, write_results
-
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of streaming")
     parser.add_argument("--rate", type=float, default=30.0, help="updates per second per client")

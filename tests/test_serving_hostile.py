@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import urllib.error
 import urllib.request
 
@@ -12,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from demnistify.constants import REPO_ROOT
+from bench.abuse_attacks import heavy_strokes, huge_json, png_16bit, png_chunk_bomb
 from serving import model_store
 from serving.app import running_server
 from serving.config import Limits
@@ -20,9 +19,6 @@ from tests.test_serving_app import drawing, serve_config, strokes_message
 from tests.test_serving_registry import add_version, health, model_source, own_store, until_health  # noqa: F401
 from registry.client import connect as registry_client
 from registry.client import promote
-
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-from abuse_attacks import heavy_strokes, huge_json, png_16bit, png_chunk_bomb  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

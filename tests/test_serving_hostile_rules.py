@@ -5,7 +5,6 @@ from __future__ import annotations
 import http
 import logging
 import struct
-import sys
 import time
 import zlib
 
@@ -13,15 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from demnistify.constants import REPO_ROOT
+from bench.abuse_attacks import huge_json, png_16bit, png_chunk_bomb
 from serving.access import ConnectionCaps, ThrottledLog, full_health_allowed, host_allowed
 from serving.caches import BoundedLru, DigitCache
 from serving.config import Limits
 from serving.image_header import HeaderError, read_header
 from serving.protocol import ErrorCode, ProtocolError, parse_message
-
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-from abuse_attacks import huge_json, png_16bit, png_chunk_bomb  # noqa: E402
 
 LIMITS = Limits()
 
