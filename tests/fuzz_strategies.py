@@ -11,7 +11,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from serving.protocol import MAX_ID_LENGTH, ErrorCode
-from tests.test_serving_app import HEIGHT, PEN, SMALL_LIMITS, WIDTH, drawing, png_of
+from tests.server_support import SMALL_LIMITS
+from tests.support import HEIGHT, PEN, WIDTH, drawing, png_of
 
 # The token bucket would refuse fuzz traffic; every other limit stays small.
 LIMITS = replace(SMALL_LIMITS, max_messages_per_second=1e9, burst=10**9)

@@ -11,7 +11,7 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tests.clients_support import densify, number_strokes
+from tests.support import densify, number_strokes
 
 NUMBER = "17"
 PREVIEWS = 5  # Frames sent with the pen down before the finished drawing.

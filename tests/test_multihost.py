@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.multihost_support import (DEPLOY, PUBLIC_NAME, Network, environment_file, exec_start, host_env,
                                      unit_environment)
-from tests.conftest import POSTGRES_BIN
+from tests.server_support import POSTGRES_BIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

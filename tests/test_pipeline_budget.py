@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import recognize_strokes
 from pipeline.budget import BASE_UNITS, UNITS_PER_POINT, Budget, Superseded, TooComplex
-from tests.clients_support import densify, number_strokes
+from tests.support import densify, number_strokes
 
 
 def uniform(batch: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
-from tests.clients_support import free_port, number_strokes
-from tests.conftest import healthy, wait_until
+from tests.server_support import free_port, healthy, wait_until
+from tests.support import number_strokes
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
@@ -18,8 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from serving.access import check_upgrade, origin_allowed, presented_token
 from serving.app import running_server
 from serving.config import ServeConfig
-from tests.clients_support import free_port
-from tests.test_serving_app import drawing, serve_config, strokes_message
+from tests.server_support import free_port, serve_config, wait_for_health
+from tests.support import drawing, strokes_message
 
 TOKEN = "s3cret-token-for-the-tests"
 
@@ -81,18 +80,6 @@ def test_server_refuses_foreign_origins_and_missing_tokens(trained_store):
                     await status_of(base, origin=f"http://127.0.0.1:{server.port}", **bearer)]
 
     assert asyncio.run(scenario()) == [401, 401, 101, 101, 403, 101, 101]
-
-
-def wait_for_health(port: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-                return json.load(response)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 async def recognize_many(port: int, count: int) -> list[tuple[str, int]]:

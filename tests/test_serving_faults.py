@@ -25,12 +25,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
-from serving.app import running_server
-from tests.clients_support import free_port, serve_command, start_server
-from tests.test_serving_app import SMALL_LIMITS, drawing, serve_config, strokes_message
-from tests.test_serving_registry import add_version, health, next_event, until_health
 from registry.client import connect as registry_client
 from registry.client import promote
+from serving.app import running_server
+from tests.server_support import (SMALL_LIMITS, add_version, free_port, health, next_event, serve_command, serve_config,
+                                  start_server, until_health)
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
 
@@ -66,13 +66,6 @@ def test_unreachable_registry_at_start_exits_2_with_a_clear_message(monkeypatch)
     assert f"error: Cannot serve models:/{MODEL_NAME}@champion" in done.stderr, done.stderr[-3000:]
     assert f"127.0.0.1:{closed_port}" in done.stderr and "Connection refused" in done.stderr
     assert "Traceback" not in done.stderr and time.monotonic() - started < 120
-
-
-@pytest.fixture()
-def own_store(trained_store, tmp_path):
-    """A copy of the session's registry (same artifacts) whose alias this test may move."""
-    shutil.copy(trained_store.root / "mlflow.db", tmp_path / "mlflow.db")
-    return replace(trained_store, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", root=tmp_path)
 
 
 def broken_copies(store, folder: Path) -> tuple[str, str]:

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.clients_support import ServerThread
 from tests.fuzz_strategies import ANSWERS, LIMITS, UNCHECKED, Case, fuzz_cases, message, shown
-from tests.test_serving_app import serve_config
+from tests.server_support import ServerThread, serve_config
 
 # Matrices of huge numbers overflow float32 on the way to their `invalid_field` reply, and NumPy warns;
 # the server's keepalive pings draw from `random` while hypothesis generates, and hypothesis warns.

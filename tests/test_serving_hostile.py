@@ -12,13 +12,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench.abuse_attacks import heavy_strokes, huge_json, png_16bit, png_chunk_bomb
+from registry.client import connect as registry_client
+from registry.client import promote
 from serving import model_store
 from serving.app import running_server
 from serving.config import Limits
-from tests.test_serving_app import drawing, serve_config, strokes_message
-from tests.test_serving_registry import add_version, health, model_source, own_store, until_health  # noqa: F401
-from registry.client import connect as registry_client
-from registry.client import promote
+from tests.server_support import add_version, model_source, serve_config, until_health
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
 

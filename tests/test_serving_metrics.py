@@ -6,25 +6,13 @@ import asyncio
 import json
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from serving.app import running_server
-from tests.test_serving_app import drawing, http_get, serve_config, strokes_message
+from tests.server_support import http_get, scrape, serve_config, value
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
-
-
-def scrape(port: int, headers: dict | None = None) -> dict[tuple, float]:
-    """Every sample of /metrics as {(name, sorted labels): value}."""
-    status, content_type, body = http_get(f"http://127.0.0.1:{port}/metrics")
-    assert status == 200 and content_type.startswith("text/plain; version=0.0.4"), (status, content_type)
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(body.decode()) for sample in family.samples}
-
-
-def value(samples: dict, metric: str, **labels) -> float:
-    return samples.get((metric, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_count_recognitions_errors_caches_connections_and_the_model(trained_store):

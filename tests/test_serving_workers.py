@@ -14,10 +14,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from serving.workers import MIN_UPTIME_SECONDS
-from tests.clients_support import free_port
-from tests.test_serving_access import wait_for_health
-from tests.test_serving_app import drawing, strokes_message
-from tests.test_serving_metrics import scrape, value
+from tests.server_support import free_port, scrape, value, wait_for_health
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.clients_support import number_strokes
-from tests.conftest import small_config
+from tests.support import number_strokes, small_config
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
-from tests.conftest import small_config
+from tests.support import small_config
 
 pytestmark = pytest.mark.slow
 
@@ -152,36 +152,37 @@ def test_registered_recognizer_has_a_drawing_signature_input_example_and_descrip
 
 
 @pytest.fixture(scope="module")
-def own_store(tmp_path_factory):
+def empty_store(tmp_path_factory):
+    """A new tracking store with nothing in it, for the promotion rule's own versions."""
     root = tmp_path_factory.mktemp("promotion")
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def test_auto_promotion_obeys_the_rule_both_ways(own_store, mnist_dir, capsys):
+def test_auto_promotion_obeys_the_rule_both_ways(empty_store, mnist_dir, capsys):
     from demnistify.cli import main
     from registry.client import connect, get_alias
     from training.train import train
 
     tiny = dict(model_width=8, test_limit=500)
-    weak = train(small_config(own_store, mnist_dir, train_limit=500, epochs=1, **tiny))
-    strong = train(small_config(own_store, mnist_dir, train_limit=6000, epochs=1, **tiny))
-    weaker = train(small_config(own_store, mnist_dir, train_limit=500, epochs=1, seed=7, **tiny))
+    weak = train(small_config(empty_store, mnist_dir, train_limit=500, epochs=1, **tiny))
+    strong = train(small_config(empty_store, mnist_dir, train_limit=6000, epochs=1, **tiny))
+    weaker = train(small_config(empty_store, mnist_dir, train_limit=500, epochs=1, seed=7, **tiny))
     assert strong.test_accuracy > max(weak.test_accuracy, weaker.test_accuracy)
     assert weak.promoted and strong.promoted and not weaker.promoted
-    client = MlflowClient(tracking_uri=own_store)
+    client = MlflowClient(tracking_uri=empty_store)
     reason = open(client.download_artifacts(weaker.run_id, "promotion_decision.txt")).read()
     assert reason.startswith("reads test") and "worse than the champion beyond noise" in reason
-    assert get_alias(connect(own_store)).version == strong.model.version
+    assert get_alias(connect(empty_store)).version == strong.model.version
 
-    never = train(small_config(own_store, mnist_dir, train_limit=6000, epochs=2, promote="never", **tiny))
-    assert not never.promoted and get_alias(connect(own_store)).version == strong.model.version
+    never = train(small_config(empty_store, mnist_dir, train_limit=6000, epochs=2, promote="never", **tiny))
+    assert not never.promoted and get_alias(connect(empty_store)).version == strong.model.version
 
-    assert main(["promote", weak.model.version, "--tracking-uri", own_store]) == 0
-    assert get_alias(connect(own_store)).version == weak.model.version
-    assert main(["models", "--tracking-uri", own_store]) == 0
+    assert main(["promote", weak.model.version, "--tracking-uri", empty_store]) == 0
+    assert get_alias(connect(empty_store)).version == weak.model.version
+    assert main(["models", "--tracking-uri", empty_store]) == 0
     listing = capsys.readouterr().out
     assert f"{weak.model.version}  {weak.test_accuracy:8.4f}  champion" in listing
-    assert main(["promote", "99", "--tracking-uri", own_store]) == 2
+    assert main(["promote", "99", "--tracking-uri", empty_store]) == 2
     assert "no version 99" in capsys.readouterr().err
 
 

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from demnistify.cli import main
 from clients.files import FileResult, format_line, recognize_file, to_json
-from tests.clients_support import number_strokes
+from demnistify.cli import main
+from tests.support import number_strokes
 
 
 def write_number(path, text: str, dark_ink: bool = True, noise: float = 0.0) -> None:
