@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def single_digit_accuracy(images: np.ndarray, labels: np.ndarray, classify) -> dict[str, float]:
     """The classifier on every test digit, as scanned and as traced: what tracing costs the oracle."""
-    from training.traces import traced_digits
+    from training.trace_cache import traced_digits
 
     scans = np.stack([normalize_digit(image.astype(np.float32) / 255) for image in images])
     traced = np.stack([render_strokes_digit(strokes) for strokes in traced_digits(images)])

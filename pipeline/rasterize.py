@@ -1,4 +1,4 @@
-"""Stage 1: draw strokes onto an ink-high canvas with anti-aliased OpenCV lines."""
+"""Rasterizing: draw strokes onto an ink-high canvas with anti-aliased OpenCV lines."""
 
 from __future__ import annotations
 

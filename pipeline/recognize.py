@@ -1,4 +1,4 @@
-"""Stage 4 and orchestration: segment a drawing, classify every digit in one batch, assemble the text."""
+"""Classification and orchestration: segment a drawing, classify every digit in one batch, assemble the text."""
 
 from __future__ import annotations
 

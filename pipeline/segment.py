@@ -1,4 +1,4 @@
-"""Stage 2: connected components, speck removal, merging of digit fragments, rows in reading order."""
+"""Segmentation: connected components, speck removal, merging of digit fragments, rows in reading order."""
 
 from __future__ import annotations
 

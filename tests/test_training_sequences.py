@@ -8,7 +8,7 @@ import numpy as np
 from pipeline import Recognition, rasterize_strokes
 from training.sequences import (accuracy_interval, evaluate_oracle, evaluate_sequences, make_canvas_case,
                                 make_sequence_cases)
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 
 def digit_images() -> tuple[np.ndarray, np.ndarray]:

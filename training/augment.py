@@ -13,7 +13,7 @@ import numpy as np
 
 from demnistify.constants import NUM_CLASSES
 from pipeline import normalize_digit, render_strokes_digit
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class AugmentSettings:
     placement_probability: float = 0.3
     # Share of digits redrawn from their traced strokes the way serving renders a live drawing
     # (constant MNIST-like pen, round joints), so the model reads live drawings as well as
-    # scanned ones. The traces are computed once (training.traces), not in the workers.
+    # scanned ones. The traces are computed once (training.trace_cache), not in the workers.
     # The redrawn strokes are not bent further: a smooth random warp made a worse model.
     stroke_probability: float = 0.0
     # Share of samples replaced by two digits run together (traced strokes, rendered as one

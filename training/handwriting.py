@@ -11,7 +11,7 @@ import numpy as np
 from pipeline import Classifier, recognize_image, recognize_strokes
 from training.fonts import PEN_RANGE, FontFamily, Glyph, render_glyph, thickened
 from training.sequences import MAX_DIGITS, SequenceCase, accuracy_interval
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 # Digits are written this many pixels per em (a digit is about 0.7 em tall).
 EM_RANGE = (40, 160)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline import Classifier, Recognition, recognize_strokes, render_strokes_digit
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 LAYOUTS = ("ordinary", "tight")
 # The MNIST digit box is 20 px of the 28 px frame; a digit drawn `height` pixels tall is

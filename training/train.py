@@ -28,7 +28,7 @@ from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
 from training.promotion import Verdict, describe_and_gate
 from training.quantize import checked_int8_graph
-from training.traces import traced_digits
+from training.trace_cache import traced_digits
 
 logger = logging.getLogger(__name__)
 

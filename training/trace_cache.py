@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from demnistify.constants import TRACE_CACHE_DIR
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 logger = logging.getLogger(__name__)
 
