@@ -205,13 +205,13 @@ def test_a_failing_run_is_marked_and_registers_nothing(tmp_path, mnist_dir, monk
 
 
 def test_a_failure_after_registration_rolls_the_version_back(tmp_path, mnist_dir, monkeypatch):
-    import training.train
+    import training.handwriting_gate
     from training.train import train
 
     def registry_down(*args, **kwargs):
         raise ConnectionError("registry went away")
 
-    monkeypatch.setattr(training.train, "describe_and_gate", registry_down)
+    monkeypatch.setattr(training.handwriting_gate, "describe_and_gate", registry_down)
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(ConnectionError):
         train(small_config(tracking_uri, mnist_dir, train_limit=500, epochs=1, model_width=8))

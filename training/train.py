@@ -12,21 +12,19 @@ from dataclasses import asdict, dataclass
 import keras
 import numpy as np
 
-from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
-from registry.client import ModelRef, connect, get_alias
+from demnistify.constants import MODEL_NAME
+from registry.client import ModelRef, connect
 from registry.keras_models import export_onnx, make_classifier
-from registry.loading import load_classifier
 from training import model_logging, tracking
 from training.allographs import allograph_digits
 from training.augment import AugmentedBatches, AugmentSettings
 from training.data import Mnist, default_data_dir, load_mnist
 from training.evaluate import evaluate, sequence_metrics, to_model_input
 from training.fonts import font_digits, load_families, split_families
-from training.gate import Scores, decide
-from training.handwriting import FontNumber, make_font_numbers, read_numbers
+from training.gate import Scores
+from training.handwriting_gate import handwriting_numbers, log_handwriting, promote_or_roll_back
 from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
-from training.promotion import Verdict, describe_and_gate
 from training.quantize import checked_int8_graph
 from training.trace_cache import traced_digits
 
@@ -165,12 +163,13 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
         tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", "testing")
         model = _fit(config, splits, callbacks)
         test_accuracy = _evaluate_and_log(model, splits, config, started)
-        numbers = _handwriting_numbers(config)
-        scores = Scores(test_accuracy, _log_handwriting(make_classifier(model), numbers))
+        numbers = handwriting_numbers(config.handwriting_numbers, config.seed)
+        scores = Scores(test_accuracy, log_handwriting(make_classifier(model), numbers))
         model_uri = model_logging.log_recognizer(model, *_digit_graph(model, splits))
         ref = model_logging.register(connect(config.tracking_uri), model_uri, config.model_name) \
             if config.register else None
-        promoted = _promote_or_roll_back(ref, config, scores, numbers) if ref is not None else False
+        promoted = promote_or_roll_back(ref, config.tracking_uri, config.promote == "auto", scores, numbers) \
+            if ref is not None else False
     return TrainResult(run.info.run_id, ref, promoted, test_accuracy, time.monotonic() - started, model_uri)
 
 
@@ -258,51 +257,3 @@ def _digit_graph(model: keras.Model, splits: Splits) -> tuple[bytes, bool]:
         logger.warning("No int8 graph: it read the validation digits worse (%s).", metrics)
         return export_onnx(model), False
     return graph, True
-
-
-def _handwriting_numbers(config: TrainConfig) -> list[FontNumber]:
-    _, validation_families = split_families(load_families())
-    return [number for family in validation_families
-            for number in make_font_numbers(family, config.handwriting_numbers, config.seed)]
-
-
-def _log_handwriting(classify, numbers: list[FontNumber]) -> dict[str, np.ndarray]:
-    """Read the validation families' numbers; log the accuracy per mode and a table by family."""
-    hits = read_numbers(numbers, classify)
-    tracking.log_metrics({f"handwriting_accuracy_{mode}": float(read.mean()) for mode, read in hits.items() if len(read)})
-    table = ["family\tnumbers\tstrokes\tpictures"]
-    for family in sorted({n.family for n in numbers}):
-        mine = np.array([n.family == family for n in numbers])
-        table.append(f"{family}\t{mine.sum()}\t{hits['strokes'][mine].mean():.3f}\t{hits['pictures'][mine].mean():.3f}")
-    tracking.log_text("\n".join(table) + "\n", "handwriting_by_family.tsv")
-    return hits
-
-
-def _promote_or_roll_back(ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]) -> bool:
-    # A run that fails after registering must leave the registry as it found it.
-    try:
-        return _apply_promotion_rule(ref, config, scores, numbers)
-    except BaseException:
-        tracking.delete_version(ref)
-        raise
-
-
-def _apply_promotion_rule(ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]) -> bool:
-    client = connect(config.tracking_uri)
-    verdict = describe_and_gate(client, ref, "demnistify train", config.promote == "auto",
-                                gate=_handwriting_gate(client, ref, config, scores, numbers))
-    tracking.log_text(verdict.reason + "\n", "promotion_decision.txt")
-    return verdict.promote
-
-
-def _handwriting_gate(client, ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]):
-    """The gate of training.gate: the champion reads the candidate's own handwriting numbers again, so the pairs match."""
-    def gate(metrics, champion_metrics) -> Verdict:
-        champion = get_alias(client, ref.name, CHAMPION_ALIAS)
-        if champion is None or champion_metrics is None:
-            return Verdict(True, "no champion yet")
-        _, classify = load_classifier(champion.uri, config.tracking_uri)
-        theirs = Scores(champion_metrics.get("test_accuracy", 0.0), read_numbers(numbers, classify))
-        decision = decide(scores, theirs)
-        return Verdict(decision.promote, decision.reason)
-    return gate
