@@ -37,8 +37,13 @@ def run(args: argparse.Namespace) -> dict:
     families = validation_families if args.families == "validation" else train_families
     started = time.perf_counter()
     numbers = [number for family in families for number in make_font_numbers(family, args.numbers, args.seed)]
-    report = {"model": ref.uri, "families": args.families, "seed": args.seed,
-              "handwriting": score_numbers(numbers, read_numbers(numbers, classify)), "seconds": time.perf_counter() - started}
+    report = {
+        "model": ref.uri,
+        "families": args.families,
+        "seed": args.seed,
+        "handwriting": score_numbers(numbers, read_numbers(numbers, classify)),
+        "seconds": time.perf_counter() - started,
+    }
     if args.sequence_cases:
         report["mnist_sequences"] = mnist_sequences(classify, args.sequence_cases, args.seed)
     return report
@@ -49,14 +54,20 @@ def mnist_sequences(classify, cases: int, seed: int) -> dict[str, dict]:
     from training.data import load_mnist
 
     mnist = load_mnist()
-    return {layout: evaluate_sequences(make_sequence_cases(mnist.test_images, mnist.test_labels, cases, layout, seed),
-                                       classify) for layout in LAYOUTS}
+    return {
+        layout: evaluate_sequences(
+            make_sequence_cases(mnist.test_images, mnist.test_labels, cases, layout, seed), classify
+        )
+        for layout in LAYOUTS
+    }
 
 
 def print_report(report: dict) -> None:
     scores = report["handwriting"]
-    print(f"model: {report['model']}   {report['families']} families: {len(scores['by_family'])}, "
-          f"{scores['numbers']} numbers")
+    print(
+        f"model: {report['model']}   {report['families']} families: {len(scores['by_family'])}, "
+        f"{scores['numbers']} numbers"
+    )
     print(f"{'family':<28}{'numbers':>8}{'strokes':>9}{'pictures':>10}")
     for family, counts in sorted(scores["by_family"].items(), key=lambda kv: kv[1]["strokes"] + kv[1]["pictures"]):
         n = counts["numbers"]
@@ -64,12 +75,16 @@ def print_report(report: dict) -> None:
     for mode in ("strokes", "pictures"):
         low, high = scores[mode]["interval"]
         worst, family = scores[mode]["worst_family"]
-        print(f"{mode:<9} whole numbers {scores[mode]['accuracy']:.2%} (95 % {low:.1%}-{high:.1%}); "
-              f"worst family {family} {worst:.0%}")
+        print(
+            f"{mode:<9} whole numbers {scores[mode]['accuracy']:.2%} (95 % {low:.1%}-{high:.1%}); "
+            f"worst family {family} {worst:.0%}"
+        )
     for layout, row in report.get("mnist_sequences", {}).items():
         low, high = row["sequence_interval"]
-        print(f"MNIST sequences, {layout:<8} {row['sequence_accuracy']:.2%} (95 % {low:.1%}-{high:.1%}), "
-              f"{row['cases']} drawings")
+        print(
+            f"MNIST sequences, {layout:<8} {row['sequence_accuracy']:.2%} (95 % {low:.1%}-{high:.1%}), "
+            f"{row['cases']} drawings"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,8 +77,9 @@ def servers(tracking_uri: str | None, count: int, workers: int):
             # Replicas on one machine get the threads `--workers` would give each of its processes.
             cores = os.cpu_count() or 1
             sized = ("--threads", str(max(2, 2 * cores // count)), "--model-threads", str(max(1, cores // count)))
-            server = ServerProcess(tracking_uri, "--max-connections-per-address", "10000", *shared,
-                                   *(sized if count > 1 else ()))
+            server = ServerProcess(
+                tracking_uri, "--max-connections-per-address", "10000", *shared, *(sized if count > 1 else ())
+            )
             started.append(server)
             for _ in range(workers - 1):
                 server.process.stdout.readline()  # Every worker says when it is ready.
@@ -99,9 +100,13 @@ def measure(tracking_uri: str | None, load: Load, count: int, workers: int, via_
         return row | {"server_cpu_s": round(sum(server.cpu_seconds() for server in started) - cpu, 2)}
 
 
-SETUPS = {"direct, 1 process": (1, 1, False), "direct, 2 workers": (1, 2, False),
-          "nginx, 1 process": (1, 1, True), "nginx, 2 workers": (1, 2, True),
-          "nginx, 2 replicas": (2, 1, True)}
+SETUPS = {
+    "direct, 1 process": (1, 1, False),
+    "direct, 2 workers": (1, 2, False),
+    "nginx, 1 process": (1, 1, True),
+    "nginx, 2 workers": (1, 2, True),
+    "nginx, 2 replicas": (2, 1, True),
+}
 
 
 def main() -> None:
@@ -127,8 +132,10 @@ def print_table(runs: dict) -> None:
     """One line per setup: each round's recognitions/s, last-update p50 and p99, lost clients."""
     print(f"{'setup':<20} {'recog/s':>16} {'last p50 ms':>16} {'last p99 ms':>18} {'lost':>6} {'server CPU s':>14}")
     for name, rows in runs.items():
-        cells = [" / ".join(f"{row[key]:.0f}" for row in rows)
-                 for key in ("recognitions_per_s", "last_p50_ms", "last_p99_ms", "lost", "server_cpu_s")]
+        cells = [
+            " / ".join(f"{row[key]:.0f}" for row in rows)
+            for key in ("recognitions_per_s", "last_p50_ms", "last_p99_ms", "lost", "server_cpu_s")
+        ]
         print(f"{name:<20} {cells[0]:>16} {cells[1]:>16} {cells[2]:>18} {cells[3]:>6} {cells[4]:>14}")
 
 

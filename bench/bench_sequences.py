@@ -83,12 +83,18 @@ def run(args: argparse.Namespace) -> dict:
             scores["cpu_ms_per_drawing"] = cpu_ms_per_drawing(recognizer, cases)
             rows.append({"layout": layout, "method": method, **scores})
         # Perfect segmentation: the ceiling that the classifier and the traced strokes allow.
-        rows.append({"layout": layout, "method": "oracle", **evaluate_oracle(cases, classify),
-                     "cpu_ms_per_drawing": None})
+        rows.append(
+            {"layout": layout, "method": "oracle", **evaluate_oracle(cases, classify), "cpu_ms_per_drawing": None}
+        )
     speed = speed_figure(mnist.test_images, mnist.test_labels)
-    return {"model": model_name, "cases_per_layout": args.cases, "seed": args.seed, "results": rows,
-            "single_digits": single_digit_accuracy(mnist.test_images, mnist.test_labels, classify),
-            "speed_1000x400_8_digits": {**speed, "target_ms": SPEED_TARGET_MS}}
+    return {
+        "model": model_name,
+        "cases_per_layout": args.cases,
+        "seed": args.seed,
+        "results": rows,
+        "single_digits": single_digit_accuracy(mnist.test_images, mnist.test_labels, classify),
+        "speed_1000x400_8_digits": {**speed, "target_ms": SPEED_TARGET_MS},
+    }
 
 
 def single_digit_accuracy(images: np.ndarray, labels: np.ndarray, classify) -> dict[str, float]:
@@ -97,23 +103,33 @@ def single_digit_accuracy(images: np.ndarray, labels: np.ndarray, classify) -> d
 
     scans = np.stack([normalize_digit(image.astype(np.float32) / 255) for image in images])
     traced = np.stack([render_strokes_digit(strokes) for strokes in traced_digits(images)])
-    read = {name: np.asarray(classify(batch)).argmax(axis=1) for name, batch in (("scanned", scans), ("traced", traced))}
+    read = {
+        name: np.asarray(classify(batch)).argmax(axis=1) for name, batch in (("scanned", scans), ("traced", traced))
+    }
     return {name: float((guess == labels).mean()) for name, guess in read.items()}
 
 
 def print_report(report: dict) -> None:
     print(f"model: {report['model']}   cases per layout: {report['cases_per_layout']}")
-    print(f"{'layout':<10}{'method':<10}{'sequence acc':>14}{'95 % interval':>15}{'digit acc':>11}{'count errors':>14}"
-          f"{'ms/drawing*':>13}")
+    print(
+        f"{'layout':<10}{'method':<10}{'sequence acc':>14}{'95 % interval':>15}{'digit acc':>11}{'count errors':>14}"
+        f"{'ms/drawing*':>13}"
+    )
     for row in report["results"]:
         ms, (low, high) = row["cpu_ms_per_drawing"], row["sequence_interval"]
-        print(f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{f'{low:.1%}-{high:.1%}':>15}"
-              f"{row['digit_accuracy']:>11.2%}{row['count_errors']:>14d}{'-' if ms is None else f'{ms:.2f}':>13}")
+        print(
+            f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{f'{low:.1%}-{high:.1%}':>15}"
+            f"{row['digit_accuracy']:>11.2%}{row['count_errors']:>14d}{'-' if ms is None else f'{ms:.2f}':>13}"
+        )
     speed, single = report["speed_1000x400_8_digits"], report["single_digits"]
     print("* everything but the CNN, one core; oracle: each digit's own strokes classified (perfect segmentation)")
-    print(f"1000x400 canvas, 8 digits, CNN excluded, one core: pipeline {speed['pipeline_ms']:.2f} ms, "
-          f"naive {speed['naive_ms']:.2f} ms (target < {speed['target_ms']:.0f} ms)")
-    print(f"single test digits: {single['scanned']:.2%} of the scans read right, {single['traced']:.2%} of their traced renders")
+    print(
+        f"1000x400 canvas, 8 digits, CNN excluded, one core: pipeline {speed['pipeline_ms']:.2f} ms, "
+        f"naive {speed['naive_ms']:.2f} ms (target < {speed['target_ms']:.0f} ms)"
+    )
+    print(
+        f"single test digits: {single['scanned']:.2%} of the scans read right, {single['traced']:.2%} of their traced renders"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

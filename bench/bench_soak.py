@@ -113,36 +113,55 @@ async def run_soak(server, clients: int, seconds: float, rate: float, updates: i
     pool, tally, samples = drawing_pool(updates), Tally(), []
     sampler = asyncio.create_task(sample_rss(server, samples))
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(soak_client(server.ws_url, index, pool, rate, started + seconds, tally)
-                                      for index in range(clients)), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(soak_client(server.ws_url, index, pool, rate, started + seconds, tally) for index in range(clients)),
+        return_exceptions=True,
+    )
     elapsed = time.perf_counter() - started
     document = await settled_health(server)
     sampler.cancel()
     rss_start = next((rss for at, rss in samples if at >= warmup), samples[-1][1])
     rss_end = server.rss_mib()
-    return {"clients": clients, "seconds": round(elapsed, 1), "results": tally.results, "errors": tally.errors,
-            "recognitions_per_s": round(tally.results / elapsed, 1),
-            "p50_ms": round(float(np.percentile(tally.latencies_ms, 50)), 2) if tally.latencies_ms else None,
-            "p99_ms": round(float(np.percentile(tally.latencies_ms, 99)), 2) if tally.latencies_ms else None,
-            "rss_start_mib": round(rss_start, 1), "rss_end_mib": round(rss_end, 1),
-            "rss_max_mib": round(max(rss for _, rss in samples), 1),
-            "rss_every_10s_mib": [round(rss, 1) for at, rss in samples[::10]],
-            "rss_growth_pct": round(100 * (rss_end - rss_start) / rss_start, 1),
-            "finals_correct": sum(outcome is True for outcome in outcomes),
-            "lost": sum(isinstance(outcome, BaseException) for outcome in outcomes),
-            "failures": sorted({repr(outcome)[:200] for outcome in outcomes if isinstance(outcome, BaseException)}),
-            "connections_end": document["connections"], "tasks_end": document.get("tasks"),
-            "status_end": document["status"]}
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "results": tally.results,
+        "errors": tally.errors,
+        "recognitions_per_s": round(tally.results / elapsed, 1),
+        "p50_ms": round(float(np.percentile(tally.latencies_ms, 50)), 2) if tally.latencies_ms else None,
+        "p99_ms": round(float(np.percentile(tally.latencies_ms, 99)), 2) if tally.latencies_ms else None,
+        "rss_start_mib": round(rss_start, 1),
+        "rss_end_mib": round(rss_end, 1),
+        "rss_max_mib": round(max(rss for _, rss in samples), 1),
+        "rss_every_10s_mib": [round(rss, 1) for at, rss in samples[::10]],
+        "rss_growth_pct": round(100 * (rss_end - rss_start) / rss_start, 1),
+        "finals_correct": sum(outcome is True for outcome in outcomes),
+        "lost": sum(isinstance(outcome, BaseException) for outcome in outcomes),
+        "failures": sorted({repr(outcome)[:200] for outcome in outcomes if isinstance(outcome, BaseException)}),
+        "connections_end": document["connections"],
+        "tasks_end": document.get("tasks"),
+        "status_end": document["status"],
+    }
 
 
 def print_table(row: dict) -> None:
     """The figures, one per line."""
-    names = [("clients", "clients"), ("seconds", "duration (s)"), ("recognitions_per_s", "recognitions/s"),
-             ("p50_ms", "result p50 (ms)"), ("p99_ms", "result p99 (ms)"), ("errors", "error events"),
-             ("rss_start_mib", "RSS after warm-up (MiB)"), ("rss_end_mib", "RSS at end (MiB)"),
-             ("rss_growth_pct", "RSS growth (%)"), ("connections_end", "connections at end"),
-             ("tasks_end", "asyncio tasks at end"), ("finals_correct", "final drawings read right"),
-             ("lost", "clients lost"), ("exit_status", "server exit status")]
+    names = [
+        ("clients", "clients"),
+        ("seconds", "duration (s)"),
+        ("recognitions_per_s", "recognitions/s"),
+        ("p50_ms", "result p50 (ms)"),
+        ("p99_ms", "result p99 (ms)"),
+        ("errors", "error events"),
+        ("rss_start_mib", "RSS after warm-up (MiB)"),
+        ("rss_end_mib", "RSS at end (MiB)"),
+        ("rss_growth_pct", "RSS growth (%)"),
+        ("connections_end", "connections at end"),
+        ("tasks_end", "asyncio tasks at end"),
+        ("finals_correct", "final drawings read right"),
+        ("lost", "clients lost"),
+        ("exit_status", "server exit status"),
+    ]
     for key, label in names:
         print(f"{label:<27} {row.get(key, '-')}")
 
@@ -159,8 +178,9 @@ def main() -> None:
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)
     with ServerProcess(arguments.tracking_uri) as server:
-        row = asyncio.run(run_soak(server, arguments.clients, arguments.duration, arguments.rate,
-                                   arguments.updates, arguments.warmup))
+        row = asyncio.run(
+            run_soak(server, arguments.clients, arguments.duration, arguments.rate, arguments.updates, arguments.warmup)
+        )
         row["exit_status"] = server.stop()
     print_table(row)
     healthy = row["finals_correct"] == row["clients"] and not row["lost"] and row["exit_status"] == 0

@@ -39,14 +39,20 @@ def main() -> None:
     print(f"{'server':<16} {'run':>3} {'ready (s)':>10} {'RSS ready (MiB)':>16} {'RSS warm (MiB)':>15} {'exit':>5}")
     for name, runs in rows.items():
         for index, row in enumerate(runs):
-            print(f"{name:<16} {index:>3} {row['ready_s']:>10} {row['rss_ready_mib']:>16} {row['rss_warm_mib']:>15} "
-                  f"{row['exit_status']:>5}")
-    medians = {name: {key: statistics.median(row[key] for row in runs) for key in ("ready_s", "rss_warm_mib")}
-               for name, runs in rows.items()}
+            print(
+                f"{name:<16} {index:>3} {row['ready_s']:>10} {row['rss_ready_mib']:>16} {row['rss_warm_mib']:>15} "
+                f"{row['exit_status']:>5}"
+            )
+    medians = {
+        name: {key: statistics.median(row[key] for row in runs) for key in ("ready_s", "rss_warm_mib")}
+        for name, runs in rows.items()
+    }
     ours, baseline = medians["ours"], medians["with_tensorflow"]
-    print(f"medians: ready {ours['ready_s']:.2f} s against {baseline['ready_s']:.2f} s "
-          f"({baseline['ready_s'] / ours['ready_s']:.1f}x sooner), RSS warm {ours['rss_warm_mib']:.0f} MiB against "
-          f"{baseline['rss_warm_mib']:.0f} MiB ({baseline['rss_warm_mib'] / ours['rss_warm_mib']:.1f}x less)")
+    print(
+        f"medians: ready {ours['ready_s']:.2f} s against {baseline['ready_s']:.2f} s "
+        f"({baseline['ready_s'] / ours['ready_s']:.1f}x sooner), RSS warm {ours['rss_warm_mib']:.0f} MiB against "
+        f"{baseline['rss_warm_mib']:.0f} MiB ({baseline['rss_warm_mib'] / ours['rss_warm_mib']:.1f}x less)"
+    )
     print(f"results: {write_results('startup', {'runs': rows['ours'], 'with_tensorflow': rows['with_tensorflow']})}")
 
 
@@ -54,10 +60,15 @@ def measure_start(tracking_uri: str | None, *extra: str) -> dict:
     """Start one server, warm every code path up, and stop it: ready time, RSS ready and warm, exit status."""
     with ServerProcess(tracking_uri, *extra) as server:
         idle = server.rss_mib()
-        asyncio.run(warm_up(server.ws_url, [drawing_message(i, count, seed=i) for i, count in
-                                            enumerate([1, 3, 6, 10] * 5)]))
-        return {"ready_s": round(server.ready_seconds, 2), "rss_ready_mib": round(idle, 1),
-                "rss_warm_mib": round(server.rss_mib(), 1), "exit_status": server.stop()}
+        asyncio.run(
+            warm_up(server.ws_url, [drawing_message(i, count, seed=i) for i, count in enumerate([1, 3, 6, 10] * 5)])
+        )
+        return {
+            "ready_s": round(server.ready_seconds, 2),
+            "rss_ready_mib": round(idle, 1),
+            "rss_warm_mib": round(server.rss_mib(), 1),
+            "exit_status": server.stop(),
+        }
 
 
 if __name__ == "__main__":

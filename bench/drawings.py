@@ -17,8 +17,11 @@ def digit_strokes(digit: str, x: float, rng: np.random.Generator) -> list[np.nda
         angles = np.linspace(0, 2 * np.pi, 40)
         shapes = [np.stack([42 * np.sin(angles), -88 * np.cos(angles)], axis=1)]
     else:
-        shapes = {"1": [[[8, -90], [0, 90]]], "7": [[[-45, -88], [45, -90], [35, -55], [5, 20], [-10, 90]]],
-                  "4": [[[5, -90], [-45, 20], [50, 20]], [[25, -40], [25, 90]]]}[digit]
+        shapes = {
+            "1": [[[8, -90], [0, 90]]],
+            "7": [[[-45, -88], [45, -90], [35, -55], [5, 20], [-10, 90]]],
+            "4": [[[5, -90], [-45, 20], [50, 20]], [[25, -40], [25, 90]]],
+        }[digit]
     scale, shift = rng.uniform(0.9, 1.1), rng.uniform(-6, 6, size=2)
     return [np.asarray(shape, dtype=float) * scale + [x, HEIGHT / 2] + shift for shape in shapes]
 
@@ -34,8 +37,16 @@ def number_drawing(count: int, seed: int) -> tuple[str, list[np.ndarray], int]:
 
 def message(request_id: int, strokes: list[np.ndarray], width: int) -> str:
     """A recognize frame with the whole drawing."""
-    return json.dumps({"type": "recognize", "id": request_id, "width": width, "height": HEIGHT, "pen_width": PEN,
-                       "strokes": [np.round(stroke, 2).tolist() for stroke in strokes]})
+    return json.dumps(
+        {
+            "type": "recognize",
+            "id": request_id,
+            "width": width,
+            "height": HEIGHT,
+            "pen_width": PEN,
+            "strokes": [np.round(stroke, 2).tolist() for stroke in strokes],
+        }
+    )
 
 
 def drawing_message(request_id: int, count: int, seed: int) -> str:
@@ -59,7 +70,7 @@ def client_frames(client: int, updates: int, first_id: int = 1, hints: bool = Tr
     pen is lifted.
     """
     rng = np.random.default_rng(client)
-    text = NUMBER[client % 4:] + NUMBER[:client % 4]
+    text = NUMBER[client % 4 :] + NUMBER[: client % 4]
     width = SPACING * len(text) + 100
     strokes = [resample(s) for i, d in enumerate(text) for s in digit_strokes(d, 100 + SPACING * i, rng)]
     ends = np.cumsum([len(s) for s in strokes])
@@ -67,8 +78,14 @@ def client_frames(client: int, updates: int, first_id: int = 1, hints: bool = Tr
     for update in range(1, updates + 1):
         target = int(np.ceil(ends[-1] * update / updates))
         points = target if update == updates else min(target, ends[np.searchsorted(ends, points, side="right")])
-        frame = {"type": "recognize", "id": first_id + update - 1, "width": width, "height": HEIGHT,
-                 "pen_width": PEN, "strokes": _first_points(strokes, points)}
+        frame = {
+            "type": "recognize",
+            "id": first_id + update - 1,
+            "width": width,
+            "height": HEIGHT,
+            "pen_width": PEN,
+            "strokes": _first_points(strokes, points),
+        }
         frames.append(json.dumps(frame | ({"pen_down": bool(points not in ends)} if hints else {})))
     return text, frames
 

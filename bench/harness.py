@@ -21,8 +21,11 @@ RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 def add_tracking_uri(parser: argparse.ArgumentParser) -> None:
     """`--tracking-uri`, by default `MLFLOW_TRACKING_URI` (unset: the registry's own default, ./mlflow.db)."""
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI"),
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)",
+    )
 
 
 def add_model_uri(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +41,10 @@ def check_model(tracking_uri: str | None) -> None:
     try:
         resolve(connect(tracking_uri), DEFAULT_MODEL_URI)
     except RegistryError as error:
-        raise SystemExit(f"{error}\nThe benchmarks need a registered model: run `demnistify train --profile quick` "
-                         "(or pass --tracking-uri of a store that has one).") from None
+        raise SystemExit(
+            f"{error}\nThe benchmarks need a registered model: run `demnistify train --profile quick` "
+            "(or pass --tracking-uri of a store that has one)."
+        ) from None
 
 
 def served_classifier(model_uri: str, tracking_uri: str | None):
@@ -103,8 +108,11 @@ class ServerProcess:
             pid = queue.pop()
             try:
                 threads = os.listdir(f"/proc/{pid}/task")
-                queue += [int(child) for thread in threads
-                          for child in Path(f"/proc/{pid}/task/{thread}/children").read_text().split()]
+                queue += [
+                    int(child)
+                    for thread in threads
+                    for child in Path(f"/proc/{pid}/task/{thread}/children").read_text().split()
+                ]
             except (OSError, ValueError):
                 continue  # The process ended meanwhile.
             found.append(pid)

@@ -13,8 +13,9 @@ DEFAULT_SERVER = f"ws://{DEFAULT_HOST}:{DEFAULT_PORT}/"
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the client subcommands to the `demnistify` parser."""
     draw = subparsers.add_parser("draw", help="open a desktop window to draw numbers, read live by the server")
-    draw.add_argument("--server", default=DEFAULT_SERVER,
-                      help=f"websocket address of `demnistify serve` (default {DEFAULT_SERVER})")
+    draw.add_argument(
+        "--server", default=DEFAULT_SERVER, help=f"websocket address of `demnistify serve` (default {DEFAULT_SERVER})"
+    )
     draw.set_defaults(handler=run_draw)
 
     recognize = subparsers.add_parser("recognize", help="read the numbers in PNG/JPEG files, offline")

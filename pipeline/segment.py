@@ -84,11 +84,18 @@ class Blob:
 
     def union(self, other: "Blob") -> "Blob":
         """The blob holding both components."""
-        return Blob(min(self.left, other.left), min(self.top, other.top), max(self.right, other.right),
-                    max(self.bottom, other.bottom), tuple(sorted(self.labels + other.labels)))
+        return Blob(
+            min(self.left, other.left),
+            min(self.top, other.top),
+            max(self.right, other.right),
+            max(self.bottom, other.bottom),
+            tuple(sorted(self.labels + other.labels)),
+        )
 
 
-def find_blobs(mask: np.ndarray, scale: float = 1.0, origin: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, list[Blob]]:
+def find_blobs(
+    mask: np.ndarray, scale: float = 1.0, origin: tuple[float, float] = (0.0, 0.0)
+) -> tuple[np.ndarray, list[Blob]]:
     """Label 8-connected ink of a 0/1 uint8 mask drawn at `scale` from canvas point `origin`.
 
     Returns the label image and one blob per component, its box in canvas pixels.
@@ -154,7 +161,9 @@ def _merge_score(first: Blob, second: Blob, size: float) -> float:
     if max(first.left, second.left) - min(first.right, second.right) > SIDE_GAP * size:
         return 0.0
     merged = first.union(second)
-    overlap = (min(first.right, second.right) - max(first.left, second.left)) / max(min(first.width, second.width), 1e-6)
+    overlap = (min(first.right, second.right) - max(first.left, second.left)) / max(
+        min(first.width, second.width), 1e-6
+    )
     gap = max(first.top, second.top) - min(first.bottom, second.bottom)
     if overlap >= MERGE_OVERLAP and abs(gap) <= STACK_GAP * min(first.height, second.height):
         return overlap

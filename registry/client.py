@@ -144,7 +144,8 @@ def list_versions(client: MlflowClient, name: str = MODEL_NAME) -> list[ModelRef
     except MlflowException as error:
         raise RegistryError(f"Cannot list versions of {name}: {error.message}") from error
     # Version searches do not carry aliases; the registered model holds them as alias -> version.
-    refs = [replace(_ref(v), aliases=tuple(a for a, n in aliases.items() if str(n) == str(v.version)))
-            for v in versions]
+    refs = [
+        replace(_ref(v), aliases=tuple(a for a, n in aliases.items() if str(n) == str(v.version))) for v in versions
+    ]
     refs = [with_metrics(client, ref) for ref in refs]
     return sorted(refs, key=lambda ref: int(ref.version), reverse=True)

@@ -35,8 +35,10 @@ def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
         import keras
         import mlflow.tensorflow
     except ImportError:
-        raise RegistryError(f"{ref.uri} cannot be served by this install: it has no int8 graph registered with it, "
-                            "and loading its Keras model needs TensorFlow (pip install \"demnistify[train]\").") from None
+        raise RegistryError(
+            f"{ref.uri} cannot be served by this install: it has no int8 graph registered with it, "
+            'and loading its Keras model needs TensorFlow (pip install "demnistify[train]").'
+        ) from None
     from mlflow.models import Model
 
     try:
@@ -57,8 +59,9 @@ def load_int8_graph(ref: ModelRef, tracking_uri: str | None = None) -> bytes | N
         folder = model_artifact(download_version(ref, tracking_uri), DIGIT_GRAPH_ARTIFACT)
         return next(folder.glob("*.onnx")).read_bytes() if folder is not None else None
     except Exception as error:  # noqa: BLE001 - older versions have none; serving exports the float model then.
-        logger.info("Version %s has no digit graph (%s); the float model will be exported.", ref.version,
-                    type(error).__name__)
+        logger.info(
+            "Version %s has no digit graph (%s); the float model will be exported.", ref.version, type(error).__name__
+        )
         return None
 
 

@@ -70,17 +70,25 @@ def postgres_uri():
     data = Path(tempfile.mkdtemp(prefix="demnistify-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres")
-    subprocess.run(as_database_user([str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=trust"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        as_database_user([str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=trust"]),
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    server = subprocess.Popen(as_database_user([str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(port),
-                                                "-h", "127.0.0.1", "-k", str(data)]),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        as_database_user(
+            [str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(data)]
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ready = [str(POSTGRES_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
     wait_until(lambda: subprocess.run(ready, capture_output=True).returncode == 0, 30, "PostgreSQL")
     for database in ("mlflow", "optuna"):
-        subprocess.run([str(POSTGRES_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", database],
-                       check=True)
+        subprocess.run(
+            [str(POSTGRES_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", database], check=True
+        )
     yield f"postgresql+psycopg://mlflow@127.0.0.1:{port}/mlflow"
     server.terminate()
     server.wait(timeout=30)
@@ -92,9 +100,20 @@ def tracking_server(postgres_uri, tmp_path_factory):
     """`mlflow server` backed by PostgreSQL, proxying artifacts to a folder, on a loopback port."""
     artifacts = tmp_path_factory.mktemp("artifact-store")
     port = free_port()
-    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", postgres_uri,
-               "--artifacts-destination", artifacts.as_uri(), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1"]
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        postgres_uri,
+        "--artifacts-destination",
+        artifacts.as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
     with log.open("w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)

@@ -22,19 +22,35 @@ from demnistify.constants import REPO_ROOT
 from serving.config import Limits, ServeConfig
 
 # Limits small enough for the tests to reach, lifted where a test must send fast.
-SMALL_LIMITS = Limits(max_message_bytes=60_000, max_strokes=40, max_points=2_000, max_canvas_side=2000,
-                      max_image_pixels=1_000_000, max_messages_per_second=1000, burst=1000)
+SMALL_LIMITS = Limits(
+    max_message_bytes=60_000,
+    max_strokes=40,
+    max_points=2_000,
+    max_canvas_side=2000,
+    max_image_pixels=1_000_000,
+    max_messages_per_second=1000,
+    burst=1000,
+)
 # Debian's Chromium; without the background-networking flags it keeps dialing out, which this sandbox refuses.
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 POSTGRES_BIN = Path((sorted(glob.glob("/usr/lib/postgresql/*/bin")) or ["/usr/bin"])[-1])
 
 
 def serve_config(store, **overrides) -> ServeConfig:
     """The in-process server's config for a TrainedStore: port 0, two threads, SMALL_LIMITS unless overridden."""
-    return ServeConfig(host="127.0.0.1", port=0, tracking_uri=store.tracking_uri, threads=2,
-                       **{"limits": SMALL_LIMITS, **overrides})
+    return ServeConfig(
+        host="127.0.0.1", port=0, tracking_uri=store.tracking_uri, threads=2, **{"limits": SMALL_LIMITS, **overrides}
+    )
 
 
 def serve_command(tracking_uri: str) -> list[str]:
@@ -46,8 +62,9 @@ def start_server(tracking_uri: str, log: Path) -> tuple[subprocess.Popen, str]:
     """`demnistify serve --port 0` in a subprocess, its stderr in `log`: the process and, once it
     is ready, the address it prints (http://127.0.0.1:PORT/)."""
     with log.open("w") as stderr:
-        process = subprocess.Popen(serve_command(tracking_uri), cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                   stderr=stderr, text=True)
+        process = subprocess.Popen(
+            serve_command(tracking_uri), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
     line = process.stdout.readline()
     if "deMNISTify serving" not in line or "open http://127.0.0.1:" not in line:
         process.kill()
@@ -203,8 +220,11 @@ def scrape(port: int, headers: dict | None = None) -> dict[tuple, float]:
 
     status, content_type, body = http_get(f"http://127.0.0.1:{port}/metrics")
     assert status == 200 and content_type.startswith("text/plain; version=0.0.4"), (status, content_type)
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(body.decode()) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
 
 
 def value(samples: dict, metric: str, **labels) -> float:

@@ -95,8 +95,17 @@ def drawing(number: str, spacing: float = 130) -> list:
 
 def strokes_message(request_id, strokes: list, **extra) -> str:
     """A recognize frame of strokes on the 800x300 canvas."""
-    return json.dumps({"type": "recognize", "id": request_id, "width": WIDTH, "height": HEIGHT,
-                       "pen_width": PEN, "strokes": strokes, **extra})
+    return json.dumps(
+        {
+            "type": "recognize",
+            "id": request_id,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "pen_width": PEN,
+            "strokes": strokes,
+            **extra,
+        }
+    )
 
 
 def png_of(strokes: list) -> bytes:
@@ -152,7 +161,15 @@ def small_config(tracking_uri: str, data_dir: Path, **overrides):
     """A fast training config: a narrow CNN on a slice of MNIST, good to about 97.5 % (~40 s)."""
     from training.train import TrainConfig
 
-    settings = dict(epochs=3, train_limit=20000, test_limit=1000, model_width=16, augment=True,
-                    sequence_cases=0, handwriting_numbers=2, tracking_uri=tracking_uri,
-                    data_dir=str(data_dir))
+    settings = dict(
+        epochs=3,
+        train_limit=20000,
+        test_limit=1000,
+        model_width=16,
+        augment=True,
+        sequence_cases=0,
+        handwriting_numbers=2,
+        tracking_uri=tracking_uri,
+        data_dir=str(data_dir),
+    )
     return TrainConfig.for_profile("quick", **{**settings, **overrides})

@@ -19,8 +19,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 def mlflow_ui(trained_store, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("mlflow-ui") / "ui.log"
-    command = [str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", trained_store.tracking_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "ui",
+        "--backend-store-uri",
+        trained_store.tracking_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     with log.open("w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

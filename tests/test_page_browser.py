@@ -26,8 +26,9 @@ TIMEOUT_MS = 15_000
 def page_config(store, port: int = 0) -> ServeConfig:
     """The page's server on a copy of the trained store (the model-badge test registers a version in it)."""
     # Following the alias with a short poll lets a promotion reach the page within a second.
-    return ServeConfig(port=port, model_uri=DEFAULT_MODEL_URI, tracking_uri=store.tracking_uri, poll_seconds=0.3,
-                       threads=2)
+    return ServeConfig(
+        port=port, model_uri=DEFAULT_MODEL_URI, tracking_uri=store.tracking_uri, poll_seconds=0.3, threads=2
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +110,16 @@ def test_mouse_drawing_shows_the_number_and_digit_boxes(page, server):
 
 
 def test_touch_drawing_neither_scrolls_nor_zooms(browser, server):
-    context = browser.new_context(viewport={"width": 390, "height": 740}, device_scale_factor=3,
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 740}, device_scale_factor=3, is_mobile=True, has_touch=True
+    )
     page = open_page(context.new_page(), server.port)
     assert page.locator("#pad").evaluate("pad => getComputedStyle(pad).touchAction") == "none"
     # Make the page scrollable, so a finger that pans instead of drawing would scroll it.
-    page.add_style_tag(content="html, body { overflow: auto !important; } body::after { content: ''; "
-                               "display: block; min-height: 3000px; }")
+    page.add_style_tag(
+        content="html, body { overflow: auto !important; } body::after { content: ''; "
+        "display: block; min-height: 3000px; }"
+    )
     draw_with_touch(page, number_strokes("17", 40, 40, height=140))
     expect_number(page, "17", boxes=2)
     assert page.evaluate("[window.scrollX, window.scrollY, window.visualViewport.scale]") == [0, 0, 1]

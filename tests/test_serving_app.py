@@ -45,13 +45,19 @@ def test_hello_announces_protocol_model_and_limits(trained_store):
 
     hello = with_client(serve_config(trained_store), body)
     model = trained_store.result.model
-    assert hello == {"type": "hello", "protocol": 1, "limits": SMALL_LIMITS.announce(),
-                     "model": {"name": model.name, "version": model.version, "run_id": model.run_id}}
+    assert hello == {
+        "type": "hello",
+        "protocol": 1,
+        "limits": SMALL_LIMITS.announce(),
+        "model": {"name": model.name, "version": model.version, "run_id": model.run_id},
+    }
 
 
 @pytest.mark.parametrize("number", ["1", "7", "0", "4", "1740", "701"])
 def test_strokes_are_recognized(trained_store, number):
-    result = with_client(serve_config(trained_store), lambda ws, hello, server: ask(ws, strokes_message(17, drawing(number))))
+    result = with_client(
+        serve_config(trained_store), lambda ws, hello, server: ask(ws, strokes_message(17, drawing(number)))
+    )
     assert result["type"] == "result" and result["id"] == 17
     assert result["text"] == number and result["lines"] == [number]
     assert [d["label"] for d in result["digits"]] == [int(c) for c in number]
@@ -91,8 +97,10 @@ def test_legacy_matrix_gets_plain_text_digit(trained_store, mnist):
 def test_every_error_kind_keeps_the_connection_open(trained_store):
     far_off = [[[10, 10], [50000, 10]]]
     cases = {
-        "bad_json": "{nope", "unknown_type": json.dumps({"type": "draw", "id": 2}),
-        "invalid_field": strokes_message(3, far_off), "too_many_strokes": strokes_message(4, [[[1, 1]]] * 41),
+        "bad_json": "{nope",
+        "unknown_type": json.dumps({"type": "draw", "id": 2}),
+        "invalid_field": strokes_message(3, far_off),
+        "too_many_strokes": strokes_message(4, [[[1, 1]]] * 41),
         "too_many_points": strokes_message(5, [[[1, 1]] * 2001]),
         "canvas_too_large": json.dumps({"type": "recognize", "id": 6, "width": 2001, "height": 10, "strokes": []}),
         "image_too_large": cv2.imencode(".png", np.zeros((1001, 1001), np.uint8))[1].tobytes(),
@@ -119,8 +127,9 @@ def test_rate_limit_and_oversize_frame(trained_store):
             await ws.send(strokes_message(request_id, drawing("1")))
         replies = []
         # Message 1 may replace message 0 (latest drawing wins); the two errors come either way.
-        while sum(r["type"] == "error" for r in replies) < 2 or not any(r.get("id") == 1 for r in replies
-                                                                      if r["type"] == "result"):
+        while sum(r["type"] == "error" for r in replies) < 2 or not any(
+            r.get("id") == 1 for r in replies if r["type"] == "result"
+        ):
             replies.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
         await ws.send("x" * 70_000)
         with pytest.raises(ConnectionClosed) as closed:

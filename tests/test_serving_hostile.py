@@ -145,19 +145,25 @@ def get(port: int, path: str, **headers: str) -> tuple[int, bytes]:
         return refused.code, refused.read()
 
 
-UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
 
 
 def test_host_check_and_health_detail_only_with_the_token(trained_store):
     token = "a-token-for-the-hostile-tests"
 
     async def body(port):
-        requests = [("/healthz", {"Host": f"rebound.evil.example:{port}"}),
-                    (f"/?token={token}", {"Host": f"rebound.evil.example:{port}", **UPGRADE}),
-                    ("/", {"Host": f"digits.example:{port}"}),
-                    ("/healthz", {}),
-                    ("/healthz", {"Authorization": f"Bearer {token}"})]
+        requests = [
+            ("/healthz", {"Host": f"rebound.evil.example:{port}"}),
+            (f"/?token={token}", {"Host": f"rebound.evil.example:{port}", **UPGRADE}),
+            ("/", {"Host": f"digits.example:{port}"}),
+            ("/healthz", {}),
+            ("/healthz", {"Authorization": f"Bearer {token}"}),
+        ]
         return [await asyncio.to_thread(get, port, path, **headers) for path, headers in requests]
 
     config = serve_config(trained_store, token=token, allowed_hosts=("digits.example",))
@@ -179,6 +185,7 @@ def test_poller_survives_a_one_off_failure_and_retries_a_failed_load(own_store, 
                 failures.append(real)
                 raise OSError(f"injected failure of {real.__name__}")
             return real(*args, **kwargs)
+
         return call
 
     monkeypatch.setattr(model_store, "get_alias", failing_once(real_alias))

@@ -70,19 +70,22 @@ def test_caches_are_bounded_by_bytes_keyed_by_digest_and_hold_copies():
     assert all(value.base is None for value, _ in digits.entries._entries.values())
 
 
-@pytest.mark.parametrize("host, bound, allowed, expected", [
-    ("127.0.0.1:8765", "127.0.0.1", (), True),
-    ("localhost:8765", "127.0.0.1", (), True),
-    ("[::1]:8765", "::1", (), True),
-    ("10.1.2.3:8765", "0.0.0.0", (), True),
-    ("rebound.evil.example:8765", "127.0.0.1", (), False),
-    ("digits.example.com", "0.0.0.0", ("digits.example.com",), True),
-    ("DIGITS.example.com:443", "0.0.0.0", ("digits.example.com",), True),
-    ("other.example.com", "0.0.0.0", ("digits.example.com",), False),
-    ("myhost", "myhost", (), True),
-    ("anything", "0.0.0.0", ("*",), True),
-    (None, "127.0.0.1", (), False),
-])
+@pytest.mark.parametrize(
+    "host, bound, allowed, expected",
+    [
+        ("127.0.0.1:8765", "127.0.0.1", (), True),
+        ("localhost:8765", "127.0.0.1", (), True),
+        ("[::1]:8765", "::1", (), True),
+        ("10.1.2.3:8765", "0.0.0.0", (), True),
+        ("rebound.evil.example:8765", "127.0.0.1", (), False),
+        ("digits.example.com", "0.0.0.0", ("digits.example.com",), True),
+        ("DIGITS.example.com:443", "0.0.0.0", ("digits.example.com",), True),
+        ("other.example.com", "0.0.0.0", ("digits.example.com",), False),
+        ("myhost", "myhost", (), True),
+        ("anything", "0.0.0.0", ("*",), True),
+        (None, "127.0.0.1", (), False),
+    ],
+)
 def test_host_rules(host, bound, allowed, expected):
     assert host_allowed(host, bound, allowed) is expected
 

@@ -51,8 +51,10 @@ def test_hot_swap_and_failed_version_keep_serving(own_store, tmp_path):
 
     hello, swapped, after_swap, degraded, after_failure, recovered = asyncio.run(scenario())
     assert hello["model"]["version"] == own_store.result.model.version != good
-    assert swapped == {"type": "model", "model": {"name": name, "version": good,
-                                                  "run_id": own_store.result.model.run_id}}
+    assert swapped == {
+        "type": "model",
+        "model": {"name": name, "version": good, "run_id": own_store.result.model.run_id},
+    }
     assert (after_swap["text"], after_swap["model"]["version"]) == ("71", good)
     assert degraded["model"]["version"] == good and f"Version {broken} failed to load" in degraded["error"]
     # The failed version sent no `model` event: the next event was this result, from the old version.

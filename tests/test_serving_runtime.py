@@ -127,8 +127,9 @@ def test_an_int8_graph_that_is_not_the_registered_one_is_not_served(own_store, c
     assert runtime_name(served.classify) == "onnxruntime"
     digits = np.random.default_rng(5).random((3, 28, 28), dtype=np.float32)
     keras_model = load_keras_model(ref, own_store.tracking_uri)
-    np.testing.assert_allclose(served.classify(digits), np.asarray(keras_model(digits[..., None], training=False)),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        served.classify(digits), np.asarray(keras_model(digits[..., None], training=False)), atol=1e-4
+    )
 
 
 def test_an_int8_graph_that_gives_no_probabilities_is_refused():

@@ -47,8 +47,20 @@ async def hold_and_recognize(port: int, count: int) -> tuple[list[str], list[dic
 
 def test_a_dead_worker_is_replaced_while_the_other_serves_and_metrics_add_up(trained_store, tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", str(port), "--workers", "2",
-               "--tracking-uri", trained_store.tracking_uri, "--threads", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "demnistify.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--tracking-uri",
+        trained_store.tracking_uri,
+        "--threads",
+        "2",
+    ]
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics)}

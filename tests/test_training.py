@@ -63,8 +63,10 @@ def test_run_trains_on_fonts_and_allographs_and_scores_the_validation_families(t
 
 def test_metrics_are_linked_to_the_logged_models_and_their_datasets(trained_store):
     client, run = run_of(trained_store)
-    models = {model.name: model for model in (client.get_logged_model(output.model_id)
-                                              for output in run.outputs.model_outputs)}
+    models = {
+        model.name: model
+        for model in (client.get_logged_model(output.model_id) for output in run.outputs.model_outputs)
+    }
     assert set(models) == {"digit-graph", "recognizer"}
     version = client.get_model_version(MODEL_NAME, trained_store.result.model.version)
     assert version.source == f"models:/{models['recognizer'].model_id}" == trained_store.result.model_uri
@@ -89,10 +91,14 @@ def test_run_logs_an_int8_graph_with_the_onnx_flavour_that_reads_validation_digi
     float_accuracy, int8_accuracy = (run.data.metrics[f"val_accuracy_{kind}"] for kind in ("float", "int8"))
     assert 0.9 < float_accuracy and int8_accuracy >= float_accuracy - max(0.001, 5 / int(run.data.params["val_size"]))
     assert run.data.metrics["int8_log_prob_error"] <= 0.1
-    graph_model, = (client.get_logged_model(output.model_id) for output in run.outputs.model_outputs
-                    if client.get_logged_model(output.model_id).name == "digit-graph")
-    folder = mlflow.artifacts.download_artifacts(artifact_uri=graph_model.artifact_location,
-                                                 tracking_uri=trained_store.tracking_uri)
+    (graph_model,) = (
+        client.get_logged_model(output.model_id)
+        for output in run.outputs.model_outputs
+        if client.get_logged_model(output.model_id).name == "digit-graph"
+    )
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=graph_model.artifact_location, tracking_uri=trained_store.tracking_uri
+    )
     flavours = Model.load(folder)
     assert "onnx" in flavours.flavors and flavours.signature.inputs.inputs[0].shape == (-1, 28, 28, 1)
     # The recognizer registered as the version carries this very graph, named by its digest.
@@ -186,7 +192,9 @@ def test_auto_promotion_obeys_the_rule_both_ways(empty_store, mnist_dir, capsys)
     assert "no version 99" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("interruption, status", [(RuntimeError("disk full"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
+@pytest.mark.parametrize(
+    "interruption, status", [(RuntimeError("disk full"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
+)
 def test_a_failing_run_is_marked_and_registers_nothing(tmp_path, mnist_dir, monkeypatch, interruption, status):
     import training.train
     from training.train import train

@@ -37,8 +37,12 @@ def quantize_onnx(graph: bytes, calibration: np.ndarray) -> bytes:
 
     if calibration.ndim != 4 or calibration.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1) or not len(calibration):
         raise ValueError(f"Calibration digits must have shape (N, 28, 28, 1), got {calibration.shape}.")
-    batches = iter([{"digit": calibration[start:start + CALIBRATION_BATCH].astype(np.float32)}
-                    for start in range(0, len(calibration), CALIBRATION_BATCH)])
+    batches = iter(
+        [
+            {"digit": calibration[start : start + CALIBRATION_BATCH].astype(np.float32)}
+            for start in range(0, len(calibration), CALIBRATION_BATCH)
+        ]
+    )
 
     class Digits(CalibrationDataReader):
         def get_next(self) -> dict | None:
@@ -49,9 +53,16 @@ def quantize_onnx(graph: bytes, calibration: np.ndarray) -> bytes:
         source.write_bytes(graph)
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         kinds = sorted({node.op_type for node in onnx.load(str(prepared)).graph.node} - {"Softmax"})
-        quantize_static(str(prepared), str(target), Digits(), quant_format=QuantFormat.QOperator,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        op_types_to_quantize=kinds)
+        quantize_static(
+            str(prepared),
+            str(target),
+            Digits(),
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=kinds,
+        )
         return target.read_bytes()
 
 
@@ -66,12 +77,16 @@ def checked_int8_graph(model, inputs: np.ndarray, labels: np.ndarray) -> tuple[b
     expected = np.asarray(model.predict(inputs, batch_size=500, verbose=0))
     found = run_graph(graph, inputs)
     log_error = np.abs(np.log(np.maximum(found, PROBABILITY_FLOOR)) - np.log(np.maximum(expected, PROBABILITY_FLOOR)))
-    metrics = {"val_accuracy_float": float((expected.argmax(axis=1) == labels).mean()),
-               "val_accuracy_int8": float((found.argmax(axis=1) == labels).mean()),
-               "int8_log_prob_error": float(log_error.mean())}
+    metrics = {
+        "val_accuracy_float": float((expected.argmax(axis=1) == labels).mean()),
+        "val_accuracy_int8": float((found.argmax(axis=1) == labels).mean()),
+        "int8_log_prob_error": float(log_error.mean()),
+    }
     allowed = max(MAX_ACCURACY_DROP, MAX_DIGITS_DROPPED / max(len(labels), 1))
-    kept = metrics["val_accuracy_int8"] >= metrics["val_accuracy_float"] - allowed \
+    kept = (
+        metrics["val_accuracy_int8"] >= metrics["val_accuracy_float"] - allowed
         and metrics["int8_log_prob_error"] <= MAX_LOG_PROB_ERROR
+    )
     return (graph if kept else None), metrics
 
 

@@ -140,8 +140,14 @@ def split_data(data: Mnist, config: TrainConfig) -> Splits:
     val_count = max(1, int(round(len(order) * config.validation_fraction)))
     val, train = order[:val_count], order[val_count:]
     test = slice(0, config.test_limit) if config.test_limit else slice(None)
-    return Splits(data.train_images[train], data.train_labels[train], data.train_images[val],
-                  data.train_labels[val], data.test_images[test], data.test_labels[test])
+    return Splits(
+        data.train_images[train],
+        data.train_labels[train],
+        data.train_images[val],
+        data.train_labels[val],
+        data.test_images[test],
+        data.test_labels[test],
+    )
 
 
 def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
@@ -154,10 +160,15 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
     data_dir = config.data_dir or str(default_data_dir())
     splits = split_data(load_mnist(data_dir), config)
     tracking.configure_tracking(config.tracking_uri)
-    params = tracking.run_params(asdict(config), train_size=len(splits.train_labels),
-                                 val_size=len(splits.val_labels), test_size=len(splits.test_labels))
-    with tracking.tracked_run(f"{config.profile}-{time.strftime('%Y%m%d-%H%M%S')}", params,
-                              {"profile": config.profile}, config.parent_run_id) as run:
+    params = tracking.run_params(
+        asdict(config),
+        train_size=len(splits.train_labels),
+        val_size=len(splits.val_labels),
+        test_size=len(splits.test_labels),
+    )
+    with tracking.tracked_run(
+        f"{config.profile}-{time.strftime('%Y%m%d-%H%M%S')}", params, {"profile": config.profile}, config.parent_run_id
+    ) as run:
         tracking.log_dataset(splits.train_images, splits.train_labels, "mnist-train", "training")
         tracking.log_dataset(splits.val_images, splits.val_labels, "mnist-validation", "validation")
         tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", "testing")
@@ -166,18 +177,29 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
         numbers = handwriting_numbers(config.handwriting_numbers, config.seed)
         scores = Scores(test_accuracy, log_handwriting(make_classifier(model), numbers))
         model_uri = model_logging.log_recognizer(model, *_digit_graph(model, splits))
-        ref = model_logging.register(connect(config.tracking_uri), model_uri, config.model_name) \
-            if config.register else None
-        promoted = promote_or_roll_back(ref, config.tracking_uri, config.promote == "auto", scores, numbers) \
-            if ref is not None else False
+        ref = (
+            model_logging.register(connect(config.tracking_uri), model_uri, config.model_name)
+            if config.register
+            else None
+        )
+        promoted = (
+            promote_or_roll_back(ref, config.tracking_uri, config.promote == "auto", scores, numbers)
+            if ref is not None
+            else False
+        )
     return TrainResult(run.info.run_id, ref, promoted, test_accuracy, time.monotonic() - started, model_uri)
 
 
 def _fit(config: TrainConfig, splits: Splits, callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.Model:
     model = build_model(width=config.model_width, dropout_rate=config.dropout_rate)
     steps_per_epoch = -(-len(splits.train_labels) // config.batch_size)
-    compile_model(model, config.learning_rate, steps_per_epoch * config.epochs,
-                  warmup_steps=steps_per_epoch // 2, ema_momentum=config.ema_momentum)
+    compile_model(
+        model,
+        config.learning_rate,
+        steps_per_epoch * config.epochs,
+        warmup_steps=steps_per_epoch // 2,
+        ema_momentum=config.ema_momentum,
+    )
     tracking.log_text(_summary(model), "model_summary.txt")
     # Augmented batches are built in worker threads while TensorFlow trains on the previous ones.
     # Two workers, not one: Keras runs a single worker inline, and epochs then ran slower and
@@ -217,7 +239,9 @@ def _training_sources(config: TrainConfig, splits: Splits):
     labels = np.concatenate([source[1] for source in sources])
     # Strokes: traced once (and cached) for pictures, the generator's own for allographs.
     traces = [t for images_, _, given, _ in sources for t in (given if given is not None else traced_digits(images_))]
-    tracking.log_metrics({f"{name}_samples": len(source[0]) for name, source in zip(("mnist", "font", "allograph"), sources)})
+    tracking.log_metrics(
+        {f"{name}_samples": len(source[0]) for name, source in zip(("mnist", "font", "allograph"), sources)}
+    )
     return images, labels, traces, [(len(source[0]), source[3]) for source in sources]
 
 
@@ -232,14 +256,17 @@ def _evaluate_and_log(model: keras.Model, splits: Splits, config: TrainConfig, s
     predictions = result.probabilities.argmax(axis=1)
     metrics = {"test_loss": result.loss, "test_accuracy": result.accuracy}
     if config.sequence_cases:
-        metrics |= sequence_metrics(make_classifier(model), splits.test_images, splits.test_labels,
-                                    config.sequence_cases)
+        metrics |= sequence_metrics(
+            make_classifier(model), splits.test_images, splits.test_labels, config.sequence_cases
+        )
     metrics["wall_seconds"] = time.monotonic() - started
     tracking.log_metrics(metrics)
-    tracking.log_figures({
-        "confusion_matrix.png": confusion_figure(confusion_matrix(splits.test_labels, predictions)),
-        "misclassified.png": misclassified_figure(splits.test_images, splits.test_labels, result.probabilities),
-    })
+    tracking.log_figures(
+        {
+            "confusion_matrix.png": confusion_figure(confusion_matrix(splits.test_labels, predictions)),
+            "misclassified.png": misclassified_figure(splits.test_images, splits.test_labels, result.probabilities),
+        }
+    )
     logger.info("Test accuracy %.4f; %s", result.accuracy, metrics)
     return result.accuracy
 
