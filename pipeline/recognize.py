@@ -11,11 +11,11 @@ import numpy as np
 from demnistify.constants import NUM_CLASSES
 from pipeline.budget import PAIR_TEST, SPAN, Budget
 from pipeline.drawing import StrokeDrawing
-from pipeline.image_drawing import ImageDrawing
 from pipeline.image import prepare_image
+from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
-from pipeline.slant import image_slant, stroke_slant
 from pipeline.segment import Blob, digit_size, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
+from pipeline.slant import image_slant, stroke_slant
 from pipeline.split import (
     Lattice,
     Part,

@@ -16,11 +16,11 @@ import numpy as np
 from demnistify.constants import IMAGE_SIZE
 from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
+from registry.client import ModelRef, RegistryError, connect, get_alias, parse_model_uri, resolve
+from registry.loading import load_int8_graph, load_keras_model
 from serving.batching import BatchingClassifier
 from serving.caches import BoundedLru, DigitCache, RenderCache
 from serving.onnx_runtime import make_int8_classifier, make_onnx_classifier
-from registry.client import ModelRef, RegistryError, connect, get_alias, parse_model_uri, resolve
-from registry.loading import load_int8_graph, load_keras_model
 
 logger = logging.getLogger(__name__)
 

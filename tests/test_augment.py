@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from training.augment import AugmentedBatches, AugmentSettings, augment_digit, digit_pair
-from training.tracer import trace_digit
 from training.trace_cache import traced_digits
+from training.tracer import trace_digit
 
 
 def bar_digit() -> np.ndarray:

@@ -58,9 +58,9 @@ def as_root_reason() -> str | None:
 @pytest.fixture(scope="module")
 def int8_graph(trained_store, mnist, tmp_path_factory) -> Path:
     """The session model's int8 graph (quantized without the accuracy check: any graph runs here)."""
-    from training.evaluate import to_model_input
     from registry.keras_models import export_onnx
     from registry.loading import load_keras_model
+    from training.evaluate import to_model_input
     from training.quantize import quantize_onnx
 
     model = load_keras_model(trained_store.result.model, trained_store.tracking_uri)

@@ -133,8 +133,8 @@ def test_an_int8_graph_that_is_not_the_registered_one_is_not_served(own_store, c
 
 
 def test_an_int8_graph_that_gives_no_probabilities_is_refused():
-    from serving.onnx_runtime import make_int8_classifier
     from registry.keras_models import export_onnx
+    from serving.onnx_runtime import make_int8_classifier
 
     # A graph that runs but whose last layer is no softmax stands for a damaged one.
     model = build_model(width=4)

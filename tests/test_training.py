@@ -83,9 +83,9 @@ def test_run_logs_an_int8_graph_with_the_onnx_flavour_that_reads_validation_digi
     import mlflow.artifacts
     from mlflow.models import Model
 
-    from training.quantize import run_graph
     from registry.client import connect
     from registry.loading import load_int8_graph
+    from training.quantize import run_graph
 
     client, run = run_of(trained_store)
     float_accuracy, int8_accuracy = (run.data.metrics[f"val_accuracy_{kind}"] for kind in ("float", "int8"))

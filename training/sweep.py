@@ -28,8 +28,8 @@ import keras
 import optuna
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
-from training import tracking
 from registry.client import ModelRef, connect
+from training import tracking
 
 logger = logging.getLogger(__name__)
 
