@@ -1,4 +1,4 @@
-"""The real server for the tests, in a thread or a subprocess, and the services they wait for: ports, health, metrics, versions."""
+"""The real server for the tests, in a thread or a subprocess, and what they wait for: ports, health, metrics."""
 
 from __future__ import annotations
 

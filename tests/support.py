@@ -1,4 +1,4 @@
-"""What the tests share besides fixtures: digits drawn here in three styles, a template classifier, a small training config.
+"""What the tests share besides fixtures: digits drawn in three styles, a template classifier, a small training config.
 
 Three sets of hand-drawn digits, each kept because tests assert what is read from its shapes:
 TEMPLATES (every digit, read by `template_classifier` in the pipeline tests), BOLD_DIGITS (a

@@ -1,4 +1,4 @@
-"""A run's handwriting and promotion: the validation families' numbers read and logged, the gate that has the champion read them."""
+"""A run's handwriting numbers read and logged, and its promotion through the gate where the champion reads them too."""
 
 from __future__ import annotations
 
