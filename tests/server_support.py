@@ -53,9 +53,19 @@ def serve_config(store, **overrides) -> ServeConfig:
     )
 
 
-def serve_command(tracking_uri: str) -> list[str]:
-    """The command line of `demnistify serve` on a free port against `tracking_uri`."""
-    return [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0", "--tracking-uri", tracking_uri]
+def serve_command(tracking_uri: str, *extra: str, port: int = 0) -> list[str]:
+    """`demnistify serve` against `tracking_uri` on `port` (0: a free one), with the `extra` options."""
+    return [
+        sys.executable,
+        "-m",
+        "demnistify.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--tracking-uri",
+        tracking_uri,
+        *extra,
+    ]
 
 
 def start_server(tracking_uri: str, log: Path) -> tuple[subprocess.Popen, str]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -17,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from serving.access import check_upgrade, origin_allowed, presented_token
 from serving.app import running_server
 from serving.config import ServeConfig
-from tests.server_support import free_port, serve_config, wait_for_health
+from tests.server_support import free_port, serve_command, serve_config, wait_for_health
 from tests.support import drawing, strokes_message
 
 TOKEN = "s3cret-token-for-the-tests"
@@ -101,20 +100,7 @@ async def recognize_many(port: int, count: int) -> list[tuple[str, int]]:
 @pytest.mark.slow
 def test_workers_share_one_port_and_stop_together(trained_store):
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "demnistify.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        "--tracking-uri",
-        trained_store.tracking_uri,
-        "--threads",
-        "2",
-    ]
+    command = serve_command(trained_store.tracking_uri, "--workers", "2", "--threads", "2", port=port)
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         wait_for_health(port)
