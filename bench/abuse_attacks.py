@@ -31,7 +31,7 @@ def huge_json(seed: int, size: int = 2_000_000) -> str:
     """A frame just under the 2 MiB frame limit full of one-point strokes: far more points than allowed."""
     stroke = f"[[{seed % 9 + 1},2]],"
     body = stroke * ((size - 80) // len(stroke))
-    return '{"type":"recognize","id":' + str(seed) + ',"width":100,"height":100,"strokes":[' + body + '[[1,1]]]}'
+    return '{"type":"recognize","id":' + str(seed) + ',"width":100,"height":100,"strokes":[' + body + "[[1,1]]]}"
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -54,8 +54,12 @@ def png_16bit(seed: int, side: int = 2000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + header + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
-PAYLOADS = {"heavy_strokes": heavy_strokes, "huge_json": huge_json, "png_chunk_bomb": png_chunk_bomb,
-            "png_16bit": png_16bit}
+PAYLOADS = {
+    "heavy_strokes": heavy_strokes,
+    "huge_json": huge_json,
+    "png_chunk_bomb": png_chunk_bomb,
+    "png_16bit": png_16bit,
+}
 
 
 class AttackStats:
@@ -68,9 +72,15 @@ class AttackStats:
 
     def summary(self) -> dict:
         worst = max(self.answer_seconds, default=None)
-        return {"answers": self.answers, "errors": self.errors, "error_codes": self.codes, "closed": self.closed,
-                "refused": self.refused, "connections": self.connections,
-                "worst_answer_s": None if worst is None else round(worst, 3)}
+        return {
+            "answers": self.answers,
+            "errors": self.errors,
+            "error_codes": self.codes,
+            "closed": self.closed,
+            "refused": self.refused,
+            "connections": self.connections,
+            "worst_answer_s": None if worst is None else round(worst, 3),
+        }
 
 
 async def send_attack(url: str, frames: list, address: str, stats: AttackStats, until: float) -> None:

@@ -23,10 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-from abuse_attacks import KINDS, PAYLOADS, AttackStats, attack  # noqa: E402
-from bench_latency import drawing_message  # noqa: E402
+from bench.abuse_attacks import KINDS, PAYLOADS, AttackStats, attack
+from bench.drawings import drawing_message
+from bench.harness import REPO_ROOT, RESULTS_DIR, add_tracking_uri, write_json
 
 # The last commit before the defences of docs/design.md's "Hostile input".
 DEFAULT_BASELINE = "cd43055"
@@ -45,12 +44,23 @@ class Server:
         self.start()
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", "0", "--tracking-uri",
-                   self.tracking_uri, "--model", self.model]
+        command = [
+            sys.executable,
+            "-m",
+            "demnistify.cli",
+            "serve",
+            "--port",
+            "0",
+            "--tracking-uri",
+            self.tracking_uri,
+            "--model",
+            self.model,
+        ]
         env = {**os.environ, "PYTHONPATH": str(self.tree)}
         self.log = tempfile.TemporaryFile("w+")
-        self.process = subprocess.Popen(command, cwd=self.tree, env=env, stdout=subprocess.PIPE, stderr=self.log,
-                                        text=True)
+        self.process = subprocess.Popen(
+            command, cwd=self.tree, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True
+        )
         line = self.process.stdout.readline()
         if "open http://" not in line:
             self.log.seek(0)
@@ -125,20 +135,32 @@ async def scenario(server: Server, kind: str, attackers: int, frames: list, seco
     server.reset_peak()
     until = time.monotonic() + seconds
     clients = [steady(server.ws_url, until, latencies, errors), probe(server.ws_url, until, delays)]
-    clients += [attack(kind, server.ws_url, index, frames[index::attackers] if frames else [], stats, until)
-                for index in range(attackers)]
+    clients += [
+        attack(kind, server.ws_url, index, frames[index::attackers] if frames else [], stats, until)
+        for index in range(attackers)
+    ]
     await asyncio.gather(*clients)
     ms = sorted(1000 * value for value in latencies)
-    return {"server": server.name, "attack": kind, "attackers": attackers, "steady_answers": len(ms),
-            "p50_ms": round(statistics.median(ms), 1), "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 1),
-            "worst_ms": round(ms[-1], 1), "steady_errors": errors[:5], "loop_stall_ms": round(1000 * max(delays), 1),
-            "peak_rss_mib": round(server.peak_mib(), 1), **stats.summary()}
+    return {
+        "server": server.name,
+        "attack": kind,
+        "attackers": attackers,
+        "steady_answers": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 1),
+        "worst_ms": round(ms[-1], 1),
+        "steady_errors": errors[:5],
+        "loop_stall_ms": round(1000 * max(delays), 1),
+        "peak_rss_mib": round(server.peak_mib(), 1),
+        **stats.summary(),
+    }
 
 
 def baseline_tree(ref: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="bench-abuse-baseline-"))
-    subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(folder), ref], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(folder), ref], check=True, capture_output=True
+    )
     return folder
 
 
@@ -148,8 +170,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     tree = baseline_tree(args.baseline)
     rows = []
     try:
-        servers = [Server("undefended", tree, args.tracking_uri, args.model),
-                   Server("defended", REPO_ROOT, args.tracking_uri, args.model)]
+        servers = [
+            Server("undefended", tree, args.tracking_uri, args.model),
+            Server("defended", REPO_ROOT, args.tracking_uri, args.model),
+        ]
         plan = [("none", 0)] + [(kind, count) for kind in args.kinds for count in args.attackers if count]
         for step, (kind, count) in enumerate(plan):
             for server in servers:
@@ -168,31 +192,33 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 
 def format_row(row: dict) -> str:
-    return (f"| {row['attack']} | {row['attackers']} | {row['server']} | {row['p50_ms']} | {row['p99_ms']} | "
-            f"{row['worst_ms']} | {row['loop_stall_ms']} | {row['peak_rss_mib']:.0f} | {row['answers']} / "
-            f"{row['errors']} / {row['closed']} / {row['refused']} / {row['connections']} | {row['worst_answer_s']} |")
+    return (
+        f"| {row['attack']} | {row['attackers']} | {row['server']} | {row['p50_ms']} | {row['p99_ms']} | "
+        f"{row['worst_ms']} | {row['loop_stall_ms']} | {row['peak_rss_mib']:.0f} | {row['answers']} / "
+        f"{row['errors']} / {row['closed']} / {row['refused']} / {row['connections']} | {row['worst_answer_s']} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--model", default="models:/demnistify-cnn@champion")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git ref of the undefended server")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each scenario")
     parser.add_argument("--attackers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     parser.add_argument("--variants", type=int, default=8, help="distinct frames per attack kind")
-    parser.add_argument("--json", default=str(REPO_ROOT / "bench" / "results" / "abuse.json"))
+    parser.add_argument("--json", default=str(RESULTS_DIR / "abuse.json"))
     args = parser.parse_args(argv)
     if not args.tracking_uri:
         parser.error("give --tracking-uri (or set MLFLOW_TRACKING_URI)")
-    print("| attack | attackers | server | steady p50 ms | p99 ms | worst ms | loop stall ms | peak RSS MiB | "
-          "attackers' answers / errors / closed / refused / connections held | attackers' worst answer s |")
+    print(
+        "| attack | attackers | server | steady p50 ms | p99 ms | worst ms | loop stall ms | peak RSS MiB | "
+        "attackers' answers / errors / closed / refused / connections held | attackers' worst answer s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     rows = run(args)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"seconds": args.seconds, "baseline": args.baseline, "rows": rows},
-                                          indent=1))
+    write_json({"seconds": args.seconds, "baseline": args.baseline, "rows": rows}, args.json, indent=1)
     return 0
 
 

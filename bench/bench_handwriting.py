@@ -1,20 +1,18 @@
 """Handwriting benchmark: numbers written in the validation font families, read as pen strokes and as
 pictures, whole-number accuracy by family, with the MNIST sequence benchmark beside it.
 
-    python bench/bench_handwriting.py [--model-uri models:/demnistify-cnn@champion] [--numbers 20]
+    python -m bench.bench_handwriting [--model-uri models:/demnistify-cnn@champion] [--numbers 20]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import cv2
 
-from demnistify.constants import DEFAULT_MODEL_URI
+from bench.harness import add_model_uri, report_main, served_classifier
 from training.fonts import load_families, split_families
 from training.handwriting import make_font_numbers, read_numbers, score_numbers
 from training.sequences import LAYOUTS, evaluate_sequences, make_sequence_cases
@@ -22,8 +20,7 @@ from training.sequences import LAYOUTS, evaluate_sequences, make_sequence_cases
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help="registry URI of the model (default: champion)")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    add_model_uri(parser)
     parser.add_argument("--numbers", type=int, default=20, help="numbers per family (default 20)")
     parser.add_argument("--families", choices=("validation", "training"), default="validation")
     parser.add_argument("--sequence-cases", type=int, default=500, help="MNIST drawings per layout (0: skip)")
@@ -34,18 +31,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict:
     """Score the model, as the server runs it, on the chosen font families and on MNIST sequences."""
-    from serving.model_store import load_served_model
-    from training.registry import connect, resolve
-
     cv2.setNumThreads(1)
-    ref = resolve(connect(args.tracking_uri), args.model_uri)
-    classify = load_served_model(ref, args.tracking_uri, cache_size=0).classify
+    ref, classify = served_classifier(args.model_uri, args.tracking_uri)
     train_families, validation_families = split_families(load_families())
     families = validation_families if args.families == "validation" else train_families
     started = time.perf_counter()
     numbers = [number for family in families for number in make_font_numbers(family, args.numbers, args.seed)]
-    report = {"model": ref.uri, "families": args.families, "seed": args.seed,
-              "handwriting": score_numbers(numbers, read_numbers(numbers, classify)), "seconds": time.perf_counter() - started}
+    report = {
+        "model": ref.uri,
+        "families": args.families,
+        "seed": args.seed,
+        "handwriting": score_numbers(numbers, read_numbers(numbers, classify)),
+        "seconds": time.perf_counter() - started,
+    }
     if args.sequence_cases:
         report["mnist_sequences"] = mnist_sequences(classify, args.sequence_cases, args.seed)
     return report
@@ -56,14 +54,20 @@ def mnist_sequences(classify, cases: int, seed: int) -> dict[str, dict]:
     from training.data import load_mnist
 
     mnist = load_mnist()
-    return {layout: evaluate_sequences(make_sequence_cases(mnist.test_images, mnist.test_labels, cases, layout, seed),
-                                       classify) for layout in LAYOUTS}
+    return {
+        layout: evaluate_sequences(
+            make_sequence_cases(mnist.test_images, mnist.test_labels, cases, layout, seed), classify
+        )
+        for layout in LAYOUTS
+    }
 
 
 def print_report(report: dict) -> None:
     scores = report["handwriting"]
-    print(f"model: {report['model']}   {report['families']} families: {len(scores['by_family'])}, "
-          f"{scores['numbers']} numbers")
+    print(
+        f"model: {report['model']}   {report['families']} families: {len(scores['by_family'])}, "
+        f"{scores['numbers']} numbers"
+    )
     print(f"{'family':<28}{'numbers':>8}{'strokes':>9}{'pictures':>10}")
     for family, counts in sorted(scores["by_family"].items(), key=lambda kv: kv[1]["strokes"] + kv[1]["pictures"]):
         n = counts["numbers"]
@@ -71,23 +75,20 @@ def print_report(report: dict) -> None:
     for mode in ("strokes", "pictures"):
         low, high = scores[mode]["interval"]
         worst, family = scores[mode]["worst_family"]
-        print(f"{mode:<9} whole numbers {scores[mode]['accuracy']:.2%} (95 % {low:.1%}-{high:.1%}); "
-              f"worst family {family} {worst:.0%}")
+        print(
+            f"{mode:<9} whole numbers {scores[mode]['accuracy']:.2%} (95 % {low:.1%}-{high:.1%}); "
+            f"worst family {family} {worst:.0%}"
+        )
     for layout, row in report.get("mnist_sequences", {}).items():
         low, high = row["sequence_interval"]
-        print(f"MNIST sequences, {layout:<8} {row['sequence_accuracy']:.2%} (95 % {low:.1%}-{high:.1%}), "
-              f"{row['cases']} drawings")
+        print(
+            f"MNIST sequences, {layout:<8} {row['sequence_accuracy']:.2%} (95 % {low:.1%}-{high:.1%}), "
+            f"{row['cases']} drawings"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    report = run(args)
-    print_report(report)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
-    print(f"wrote {path}")
-    return 0
+    return report_main(argv, parse_args, run, print_report)
 
 
 if __name__ == "__main__":

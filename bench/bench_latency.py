@@ -5,47 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 
 import numpy as np
 
-PEN, HEIGHT, SPACING = 14, 300, 140
+from bench.drawings import message, number_drawing
+from bench.harness import ServerProcess, add_tracking_uri, check_model, write_results
+
 PACE_SECONDS = 0.01
-NUMBER = "1740"  # Digits the synthetic strokes below draw unambiguously, cycled.
-
-
-def digit_strokes(digit: str, x: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """Bold synthetic strokes of one digit centered at x, jittered so that no two drawings are equal."""
-    if digit == "0":
-        angles = np.linspace(0, 2 * np.pi, 40)
-        shapes = [np.stack([42 * np.sin(angles), -88 * np.cos(angles)], axis=1)]
-    else:
-        shapes = {"1": [[[8, -90], [0, 90]]], "7": [[[-45, -88], [45, -90], [35, -55], [5, 20], [-10, 90]]],
-                  "4": [[[5, -90], [-45, 20], [50, 20]], [[25, -40], [25, 90]]]}[digit]
-    scale, shift = rng.uniform(0.9, 1.1), rng.uniform(-6, 6, size=2)
-    return [np.asarray(shape, dtype=float) * scale + [x, HEIGHT / 2] + shift for shape in shapes]
-
-
-def number_drawing(count: int, seed: int) -> tuple[str, list[np.ndarray], int]:
-    """(text, strokes, canvas width) for a `count`-digit number."""
-    rng = np.random.default_rng(seed)
-    text = (NUMBER * count)[:count]
-    width = SPACING * count + 100
-    strokes = [s for i, d in enumerate(text) for s in digit_strokes(d, 100 + SPACING * i, rng)]
-    return text, strokes, width
-
-
-def message(request_id: int, strokes: list[np.ndarray], width: int) -> str:
-    """A recognize frame with the whole drawing."""
-    return json.dumps({"type": "recognize", "id": request_id, "width": width, "height": HEIGHT, "pen_width": PEN,
-                       "strokes": [np.round(stroke, 2).tolist() for stroke in strokes]})
-
-
-def drawing_message(request_id: int, count: int, seed: int) -> str:
-    """A recognize frame for a fresh (never cached) `count`-digit drawing."""
-    _, strokes, width = number_drawing(count, seed)
-    return message(request_id, strokes, width)
 
 
 async def measure(ws_url: str, count: int, repeats: int, live: bool = False) -> tuple[list[float], list[float], int]:
@@ -79,23 +46,24 @@ async def measure(ws_url: str, count: int, repeats: int, live: bool = False) -> 
 
 def run_server(tracking_uri: str | None, counts: list[int], repeats: int, *extra: str, live: bool = False) -> dict:
     """Start one server and measure every drawing size against it (`live`: streamed as drawn)."""
-    from bench_startup import ServerProcess
-
     rows = {}
     with ServerProcess(tracking_uri, *extra) as server:
         for count in counts:
             latencies, inside, wrong = asyncio.run(measure(server.ws_url, count, repeats, live))
-            rows[count] = {"p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
-                           "server_p50_ms": float(np.percentile(inside, 50)), "n": len(latencies), "wrong": wrong}
+            rows[count] = {
+                "p50_ms": float(np.percentile(latencies, 50)),
+                "p99_ms": float(np.percentile(latencies, 99)),
+                "server_p50_ms": float(np.percentile(inside, 50)),
+                "n": len(latencies),
+                "wrong": wrong,
+            }
     return rows
 
 
 def main() -> None:
     """Measure ours and the baseline in the same run; print a table, write bench/results/latency.json."""
-    from bench_startup import check_model, write_results
-
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--baseline-repeats", type=int, default=40, help="model.predict is slow; fewer suffice")
     arguments = parser.parse_args()
@@ -104,41 +72,59 @@ def main() -> None:
     # No cache for either: every drawing is fresh, so this measures the full path.
     ours = run_server(arguments.tracking_uri, counts, arguments.repeats, "--cache-size", "0")
     # The same server on the float graph shows what the int8 graph is worth.
-    float_graph = run_server(arguments.tracking_uri, counts, arguments.repeats, "--cache-size", "0",
-                             "--inference", "onnx-float")
-    seed = run_server(arguments.tracking_uri, counts, arguments.baseline_repeats, "--cache-size", "0",
-                      "--inference", "predict")
+    float_graph = run_server(
+        arguments.tracking_uri, counts, arguments.repeats, "--cache-size", "0", "--inference", "onnx-float"
+    )
+    seed = run_server(
+        arguments.tracking_uri, counts, arguments.baseline_repeats, "--cache-size", "0", "--inference", "predict"
+    )
     # The served default (caches on), fed as a drawing client feeds it. The seed had no cache,
     # so its live updates cost what its fresh drawings do.
     live = run_server(arguments.tracking_uri, counts, arguments.repeats, live=True)
     # The same without caches shows what they are worth to a person drawing.
     uncached = run_server(arguments.tracking_uri, counts, arguments.repeats, "--cache-size", "0", live=True)
     print_table(counts, ours, float_graph, seed, live, uncached)
-    target = {name: rows[6]["p50_ms"] <= 3 and rows[6]["p99_ms"] <= 10 for name, rows in (("fresh", ours), ("live", live))}
+    target = {
+        name: rows[6]["p50_ms"] <= 3 and rows[6]["p99_ms"] <= 10 for name, rows in (("fresh", ours), ("live", live))
+    }
     for name, met in target.items():
         print(f"target for 6 digits (p50 <= 3 ms, p99 <= 10 ms), {name} drawings: {'met' if met else 'NOT met'}")
-    results = {'ours': ours, 'onnx_float': float_graph, 'seed_predict': seed, 'ours_live': live,
-               'ours_live_no_cache': uncached, 'target_met': target}
+    results = {
+        "ours": ours,
+        "onnx_float": float_graph,
+        "seed_predict": seed,
+        "ours_live": live,
+        "ours_live_no_cache": uncached,
+        "target_met": target,
+    }
     print(f"results: {write_results('latency', results)}")
 
 
 def print_table(counts: list[int], ours: dict, float_graph: dict, seed: dict, live: dict, uncached: dict) -> None:
     """Fresh drawings on both graphs and the seed's path, then the same sizes drawn live."""
-    print(f"{'digits':>6} {'p50 ms':>8} {'p99 ms':>8} {'server p50':>10} {'float p50':>9} {'float p99':>9} "
-          f"{'seed p50':>9} {'seed p99':>9} {'p50 x':>7} {'p99 x':>7} {'wrong':>6}")
+    print(
+        f"{'digits':>6} {'p50 ms':>8} {'p99 ms':>8} {'server p50':>10} {'float p50':>9} {'float p99':>9} "
+        f"{'seed p50':>9} {'seed p99':>9} {'p50 x':>7} {'p99 x':>7} {'wrong':>6}"
+    )
     for count in counts:
         a, f, b = ours[count], float_graph[count], seed[count]
-        print(f"{count:>6} {a['p50_ms']:>8.2f} {a['p99_ms']:>8.2f} {a['server_p50_ms']:>10.2f} {f['p50_ms']:>9.2f} "
-              f"{f['p99_ms']:>9.2f} {b['p50_ms']:>9.1f} {b['p99_ms']:>9.1f} {b['p50_ms'] / a['p50_ms']:>7.1f} "
-              f"{b['p99_ms'] / a['p99_ms']:>7.1f} {a['wrong'] + f['wrong']:>6}")
+        print(
+            f"{count:>6} {a['p50_ms']:>8.2f} {a['p99_ms']:>8.2f} {a['server_p50_ms']:>10.2f} {f['p50_ms']:>9.2f} "
+            f"{f['p99_ms']:>9.2f} {b['p50_ms']:>9.1f} {b['p99_ms']:>9.1f} {b['p50_ms'] / a['p50_ms']:>7.1f} "
+            f"{b['p99_ms'] / a['p99_ms']:>7.1f} {a['wrong'] + f['wrong']:>6}"
+        )
     print("drawn live (one frame per finished stroke, the served default with its caches; the last frame timed):")
-    print(f"{'digits':>6} {'p50 ms':>8} {'p99 ms':>8} {'server p50':>10} {'seed p50 x':>10} {'no cache p50':>12} "
-          f"{'no cache p99':>12} {'wrong':>6}")
+    print(
+        f"{'digits':>6} {'p50 ms':>8} {'p99 ms':>8} {'server p50':>10} {'seed p50 x':>10} {'no cache p50':>12} "
+        f"{'no cache p99':>12} {'wrong':>6}"
+    )
     for count in counts:
         c, u = live[count], uncached[count]
-        print(f"{count:>6} {c['p50_ms']:>8.2f} {c['p99_ms']:>8.2f} {c['server_p50_ms']:>10.2f} "
-              f"{seed[count]['p50_ms'] / c['p50_ms']:>10.1f} {u['p50_ms']:>12.2f} {u['p99_ms']:>12.2f} "
-              f"{c['wrong'] + u['wrong']:>6}")
+        print(
+            f"{count:>6} {c['p50_ms']:>8.2f} {c['p99_ms']:>8.2f} {c['server_p50_ms']:>10.2f} "
+            f"{seed[count]['p50_ms'] / c['p50_ms']:>10.1f} {u['p50_ms']:>12.2f} {u['p99_ms']:>12.2f} "
+            f"{c['wrong'] + u['wrong']:>6}"
+        )
 
 
 if __name__ == "__main__":

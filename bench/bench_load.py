@@ -11,50 +11,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from bench_latency import NUMBER, PEN, HEIGHT, SPACING, digit_strokes
+from bench.drawings import client_frames
+from bench.harness import ServerProcess, add_tracking_uri, check_model, free_port, write_results
 
-STEP_PX = 12  # Pen travel between two pointer samples.
 # The server runs this much nicer than the clients generating its load (see `measure`).
 SERVER_NICENESS = 5
-
-
-def resample(stroke: np.ndarray) -> np.ndarray:
-    """Points every STEP_PX along a polyline, as a pointer would report them."""
-    lengths = np.r_[0, np.cumsum(np.linalg.norm(np.diff(stroke, axis=0), axis=1))]
-    samples = np.linspace(0, lengths[-1], max(2, int(lengths[-1] / STEP_PX) + 1))
-    return np.stack([np.interp(samples, lengths, stroke[:, axis]) for axis in (0, 1)], axis=1)
-
-
-def client_frames(client: int, updates: int, first_id: int = 1, hints: bool = True) -> tuple[str, list[str]]:
-    """(expected text, frames): the client's drawing growing in `updates` steps, the last one whole.
-
-    Like the drawing page, a frame says whether the pen is still down (unless `hints` is off);
-    the frame that would run past a stroke's end stops there, as the page sends one when the
-    pen is lifted.
-    """
-    rng = np.random.default_rng(client)
-    text = NUMBER[client % 4:] + NUMBER[:client % 4]
-    width = SPACING * len(text) + 100
-    strokes = [resample(s) for i, d in enumerate(text) for s in digit_strokes(d, 100 + SPACING * i, rng)]
-    ends = np.cumsum([len(s) for s in strokes])
-    frames, points = [], 0
-    for update in range(1, updates + 1):
-        target = int(np.ceil(ends[-1] * update / updates))
-        points = target if update == updates else min(target, ends[np.searchsorted(ends, points, side="right")])
-        frame = {"type": "recognize", "id": first_id + update - 1, "width": width, "height": HEIGHT,
-                 "pen_width": PEN, "strokes": _first_points(strokes, points)}
-        frames.append(json.dumps(frame | ({"pen_down": bool(points not in ends)} if hints else {})))
-    return text, frames
-
-
-def _first_points(strokes: list[np.ndarray], budget: int) -> list:
-    drawn = []
-    for stroke in strokes:
-        if budget <= 0:
-            break
-        drawn.append(np.round(stroke[:budget], 1).tolist())
-        budget -= len(stroke)
-    return drawn
 
 
 async def stream(ws_url: str, drawings: list[list[str]], rate: float, stats: dict, delay: float) -> list[dict]:
@@ -78,8 +39,13 @@ async def _draw(ws, frames: list[str], rate: float, stats: dict) -> dict:
             results += event["type"] == "result"
             if event.get("id") == final:
                 last_sent = await sender
-                return {"latency_ms": (time.perf_counter() - last_sent) * 1000, "text": event.get("text"),
-                        "results": results, "server_ms": event.get("elapsed_ms"), "final_sent": last_sent}
+                return {
+                    "latency_ms": (time.perf_counter() - last_sent) * 1000,
+                    "text": event.get("text"),
+                    "results": results,
+                    "server_ms": event.get("elapsed_ms"),
+                    "final_sent": last_sent,
+                }
 
 
 async def _send(ws, frames: list[str], rate: float) -> float:
@@ -108,39 +74,45 @@ async def run_clients(ws_url: str, load: Load) -> dict:
     work = [client_work(client, load) for client in range(load.clients)]
     stats, starts = {"results": 0}, np.random.default_rng(0).uniform(0, load.stagger, load.clients)
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(stream(ws_url, frames, load.rate, stats, delay)
-                                      for (_, frames), delay in zip(work, starts)), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(stream(ws_url, frames, load.rate, stats, delay) for (_, frames), delay in zip(work, starts)),
+        return_exceptions=True,
+    )
     elapsed = time.perf_counter() - started
     done = [(text, o) for (text, _), o in zip(work, outcomes) if isinstance(o, list)]
     # A client's last drawing ends as the others stop drawing, under a lighter load: with several
     # drawings each, only the ones finished while every client was still drawing are timed.
     timed = [o for _, o in done for o in (o[:-1] if load.drawings > 1 else o)]
     latencies, server_ms = [o["latency_ms"] for o in timed], [o["server_ms"] or 0 for o in timed]
-    return {**asdict(load), "results": stats["results"], "seconds": round(elapsed, 2),
-            "recognitions_per_s": round(stats["results"] / elapsed, 1), "timed_finals": len(timed),
-            "last_p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
-            "last_p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
-            # The part of it spent in the server, from the frame's arrival to its reply.
-            "last_server_p99_ms": float(np.percentile(server_ms, 99)) if server_ms else None,
-            "lost": load.clients - len(done), "wrong": sum(d["text"] != text for text, o in done for d in o),
-            # A client that keeps drawing must still see results while it draws.
-            "fewest_results": min((d["results"] for _, o in done for d in o), default=0),
-            # How close together the clients sent their first drawings' last updates.
-            "finals_spread_ms": 1000 * float(np.ptp([o[0]["final_sent"] for _, o in done])) if done else None}
+    return {
+        **asdict(load),
+        "results": stats["results"],
+        "seconds": round(elapsed, 2),
+        "recognitions_per_s": round(stats["results"] / elapsed, 1),
+        "timed_finals": len(timed),
+        "last_p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
+        "last_p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
+        # The part of it spent in the server, from the frame's arrival to its reply.
+        "last_server_p99_ms": float(np.percentile(server_ms, 99)) if server_ms else None,
+        "lost": load.clients - len(done),
+        "wrong": sum(d["text"] != text for text, o in done for d in o),
+        # A client that keeps drawing must still see results while it draws.
+        "fewest_results": min((d["results"] for _, o in done for d in o), default=0),
+        # How close together the clients sent their first drawings' last updates.
+        "finals_spread_ms": 1000 * float(np.ptp([o[0]["final_sent"] for _, o in done])) if done else None,
+    }
 
 
 def client_work(client: int, load: Load) -> tuple[str, list[list[str]]]:
     """(expected text, frames of each drawing): the client draws its number `drawings` times, ids growing."""
-    frames = [client_frames(client, load.updates, 1 + drawing * load.updates, load.hints)
-              for drawing in range(load.drawings)]
+    frames = [
+        client_frames(client, load.updates, 1 + drawing * load.updates, load.hints) for drawing in range(load.drawings)
+    ]
     return frames[0][0], [drawing for _, drawing in frames]
 
 
 def measure(tracking_uri: str | None, load: Load, *extra: str, workers: int = 1) -> dict:
     """Start a server (`workers` processes), run the clients against it, stop it."""
-    from bench_startup import ServerProcess
-    from tests.clients_support import free_port
-
     import urllib.request
 
     # Processes sharing a port need a fixed one.
@@ -156,41 +128,51 @@ def measure(tracking_uri: str | None, load: Load, *extra: str, workers: int = 1)
         row = asyncio.run(run_clients(server.ws_url, load))
         # The clients run on the same cores: how the CPU time was shared tells what a server
         # with the machine to itself could do.
-        row |= {"server_cpu_s": round(server.cpu_seconds() - server_cpu, 2),
-                "clients_cpu_s": round(time.process_time() - client_cpu, 2)}
+        row |= {
+            "server_cpu_s": round(server.cpu_seconds() - server_cpu, 2),
+            "clients_cpu_s": round(time.process_time() - client_cpu, 2),
+        }
         with urllib.request.urlopen(server.http_url + "healthz", timeout=10) as response:
             return {**row, "server": json.loads(response.read())["inference"]}
 
 
 def main() -> None:
     """Both scenarios, ours against first come first served (and the seed's path); bench/results/load.json."""
-    from bench_startup import check_model, write_results
-
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--updates", type=int, default=90, help="updates per drawing (3 s at 30/s)")
     parser.add_argument("--rate", type=float, default=30.0)
     parser.add_argument("--drawings", type=int, default=3, help="drawings per client when staggered")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="our server's processes (serve --workers; default: one per core)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="our server's processes (serve --workers; default: one per core)",
+    )
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)
     together = Load(arguments.clients, arguments.updates, arguments.rate)
     # Clients start at random within one drawing's time and draw one number after another, so
     # about 100 draw at any moment, as on a busy service; each final is timed while all draw.
-    staggered = Load(arguments.clients, arguments.updates, arguments.rate, arguments.drawings,
-                     arguments.updates / arguments.rate)
+    staggered = Load(
+        arguments.clients, arguments.updates, arguments.rate, arguments.drawings, arguments.updates / arguments.rate
+    )
     ours, fcfs = {"workers": arguments.workers}, ("--patience-seconds", "0", "--preview-patience-seconds", "0")
     # First come, first served shows what the line order (serving/scheduler.py) is worth; frames
     # without pen hints what `pen_down` is worth; the seed's path where the project started.
-    rows = {"staggered": {"ours": measure(arguments.tracking_uri, staggered, **ours),
-                          "ours_no_pen_hints": measure(arguments.tracking_uri, replace(staggered, hints=False), **ours),
-                          "ours_fcfs": measure(arguments.tracking_uri, staggered, *fcfs, **ours)},
-            "together": {"ours": measure(arguments.tracking_uri, together, **ours),
-                         "ours_fcfs": measure(arguments.tracking_uri, together, *fcfs, **ours),
-                         "seed_predict": measure(arguments.tracking_uri, together, "--inference", "predict",
-                                                 "--cache-size", "0")}}
+    rows = {
+        "staggered": {
+            "ours": measure(arguments.tracking_uri, staggered, **ours),
+            "ours_no_pen_hints": measure(arguments.tracking_uri, replace(staggered, hints=False), **ours),
+            "ours_fcfs": measure(arguments.tracking_uri, staggered, *fcfs, **ours),
+        },
+        "together": {
+            "ours": measure(arguments.tracking_uri, together, **ours),
+            "ours_fcfs": measure(arguments.tracking_uri, together, *fcfs, **ours),
+            "seed_predict": measure(arguments.tracking_uri, together, "--inference", "predict", "--cache-size", "0"),
+        },
+    }
     met = {name: _met(scenario["ours"]) for name, scenario in rows.items()}
     print_table(rows, met)
     print(f"results: {write_results('load', {**rows, 'target_met': met})}")
@@ -202,23 +184,31 @@ def _met(row: dict) -> bool:
 
 def print_table(rows: dict, met: dict) -> None:
     """One line per scenario and server, then where the CPU went and the cache figures."""
-    print(f"{'scenario':<10} {'server':<18} {'recog/s':>8} {'last p50 ms':>12} {'last p99 ms':>12} {'lost':>5} "
-          f"{'wrong':>6} {'fewest results':>15}")
+    print(
+        f"{'scenario':<10} {'server':<18} {'recog/s':>8} {'last p50 ms':>12} {'last p99 ms':>12} {'lost':>5} "
+        f"{'wrong':>6} {'fewest results':>15}"
+    )
     for scenario, servers in rows.items():
         for name, row in servers.items():
             p50, p99 = (f"{row[k]:.1f}" if row[k] is not None else "-" for k in ("last_p50_ms", "last_p99_ms"))
-            print(f"{scenario:<10} {name:<18} {row['recognitions_per_s']:>8} {p50:>12} {p99:>12} {row['lost']:>5} "
-                  f"{row['wrong']:>6} {row['fewest_results']:>15}")
+            print(
+                f"{scenario:<10} {name:<18} {row['recognitions_per_s']:>8} {p50:>12} {p99:>12} {row['lost']:>5} "
+                f"{row['wrong']:>6} {row['fewest_results']:>15}"
+            )
     for scenario, servers in rows.items():
         for name, row in servers.items():
-            print(f"{scenario} {name}: CPU over {row['seconds']} s: server {row['server_cpu_s']} s, load-generating "
-                  f"clients {row['clients_cpu_s']} s")
+            print(
+                f"{scenario} {name}: CPU over {row['seconds']} s: server {row['server_cpu_s']} s, load-generating "
+                f"clients {row['clients_cpu_s']} s"
+            )
     print(f"together: the clients sent their last updates within {rows['together']['ours']['finals_spread_ms']:.0f} ms")
     stats = rows["staggered"]["ours"]["server"]
     if stats:
         hits = stats["cache_hits"] / max(1, stats["cache_hits"] + stats["cache_misses"])
-        print(f"staggered ours: digit cache hit rate {hits:.0%}, "
-              f"{stats['batched_requests'] / max(1, stats['model_calls']):.2f} requests per model call")
+        print(
+            f"staggered ours: digit cache hit rate {hits:.0%}, "
+            f"{stats['batched_requests'] / max(1, stats['model_calls']):.2f} requests per model call"
+        )
     for scenario, ok in met.items():
         print(f"target (>= 800 recognitions/s, p99 <= 50 ms, none lost), {scenario}: {'met' if ok else 'NOT met'}")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_latency import PEN, HEIGHT, number_drawing, run_server
+from bench.bench_latency import run_server
+from bench.drawings import HEIGHT, PEN, number_drawing
+from bench.harness import add_tracking_uri, check_model, free_port, write_results
 
 COUNTS = [1, 3, 6, 10]
 
@@ -23,8 +24,12 @@ COUNTS = [1, 3, 6, 10]
 def drawing(count: int, index: int) -> tuple[str, dict]:
     """(text, pyfunc drawing) of a fresh jittered `count`-digit number (never one seen before)."""
     text, strokes, width = number_drawing(count, seed=30_000 * count + index)
-    return text, {"strokes": [np.round(stroke, 2).tolist() for stroke in strokes], "width": width, "height": HEIGHT,
-                  "pen_width": PEN}
+    return text, {
+        "strokes": [np.round(stroke, 2).tolist() for stroke in strokes],
+        "width": width,
+        "height": HEIGHT,
+        "pen_width": PEN,
+    }
 
 
 def timed(read, count: int, repeats: int) -> dict:
@@ -37,8 +42,12 @@ def timed(read, count: int, repeats: int) -> dict:
         if index >= 5:
             latencies.append((time.perf_counter() - started) * 1000)
             wrong += answer != text
-    return {"p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
-            "n": len(latencies), "wrong": wrong}
+    return {
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+        "n": len(latencies),
+        "wrong": wrong,
+    }
 
 
 def in_process(model_uri: str, repeats: int) -> dict:
@@ -50,18 +59,31 @@ def in_process(model_uri: str, repeats: int) -> dict:
 
 def served(model_uri: str, tracking_uri: str, repeats: int) -> dict:
     """The same through `mlflow models serve --env-manager local` (one worker), POSTing JSON."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
-               "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     log = Path(os.environ.get("TMPDIR", "/tmp")) / "bench-models-serve.log"
     # MLflow starts uvicorn from PATH: the virtual environment's, as if it were activated.
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    environment = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
     with log.open("w") as output:
-        server = subprocess.Popen(command, env=environment, stdout=output,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait(url, server, log)
@@ -91,25 +113,27 @@ def _post(url: str, one: dict) -> str:
 
 def main() -> None:
     """Measure the three paths in one run; print a table, write bench/results/pyfunc.json."""
-    from bench_startup import check_model, write_results
-
     from demnistify.constants import DEFAULT_MODEL_URI
-    from training.registry import resolve_tracking_uri
+    from registry.client import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--repeats", type=int, default=200)
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)
     tracking_uri = resolve_tracking_uri(arguments.tracking_uri)
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    results = {"pyfunc": in_process(DEFAULT_MODEL_URI, arguments.repeats),
-               "models_serve": served(DEFAULT_MODEL_URI, tracking_uri, arguments.repeats),
-               "websocket": run_server(tracking_uri, COUNTS, arguments.repeats, "--cache-size", "0")}
+    results = {
+        "pyfunc": in_process(DEFAULT_MODEL_URI, arguments.repeats),
+        "models_serve": served(DEFAULT_MODEL_URI, tracking_uri, arguments.repeats),
+        "websocket": run_server(tracking_uri, COUNTS, arguments.repeats, "--cache-size", "0"),
+    }
     print(f"{'digits':>6}  " + "  ".join(f"{name + ' p50/p99 ms':>26}" for name in results))
     for count in COUNTS:
-        cells = [f"{rows[count]['p50_ms']:>9.2f} / {rows[count]['p99_ms']:>7.2f} ({rows[count]['wrong']} wrong)"
-                 for rows in results.values()]
+        cells = [
+            f"{rows[count]['p50_ms']:>9.2f} / {rows[count]['p99_ms']:>7.2f} ({rows[count]['wrong']} wrong)"
+            for rows in results.values()
+        ]
         print(f"{count:>6}  " + "  ".join(f"{cell:>26}" for cell in cells))
     print(f"results: {write_results('pyfunc', results)}")
 

@@ -19,11 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_load import SERVER_NICENESS, Load, run_clients
-from bench_startup import ServerProcess, check_model, write_results
+from bench.bench_load import SERVER_NICENESS, Load, run_clients
+from bench.harness import REPO_ROOT, ServerProcess, add_tracking_uri, check_model, free_port, write_results
 
-REPO = Path(__file__).resolve().parent.parent
-NGINX_SITE = REPO / "deploy" / "nginx" / "demnistify.conf"
+NGINX_SITE = REPO_ROOT / "deploy" / "nginx" / "demnistify.conf"
 NGINX_MAIN = """pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 worker_processes 1;
@@ -48,8 +47,6 @@ def site_for(listen: int, ports: list[int]) -> str:
 @contextlib.contextmanager
 def nginx_in_front(ports: list[int]):
     """nginx on a free loopback port balancing `ports`; yields its ws:// URL."""
-    from tests.clients_support import free_port
-
     root, listen = Path(tempfile.mkdtemp(prefix="bench-nginx-")), free_port()
     (root / "site.conf").write_text(site_for(listen, ports))
     (root / "nginx.conf").write_text(NGINX_MAIN.format(root=root))
@@ -73,8 +70,6 @@ def _children(pid: int) -> list[int]:
 @contextlib.contextmanager
 def servers(tracking_uri: str | None, count: int, workers: int):
     """`count` servers of `workers` processes each on fixed loopback ports; yields them."""
-    from tests.clients_support import free_port
-
     started = []
     try:
         for _ in range(count):
@@ -82,8 +77,9 @@ def servers(tracking_uri: str | None, count: int, workers: int):
             # Replicas on one machine get the threads `--workers` would give each of its processes.
             cores = os.cpu_count() or 1
             sized = ("--threads", str(max(2, 2 * cores // count)), "--model-threads", str(max(1, cores // count)))
-            server = ServerProcess(tracking_uri, "--max-connections-per-address", "10000", *shared,
-                                   *(sized if count > 1 else ()))
+            server = ServerProcess(
+                tracking_uri, "--max-connections-per-address", "10000", *shared, *(sized if count > 1 else ())
+            )
             started.append(server)
             for _ in range(workers - 1):
                 server.process.stdout.readline()  # Every worker says when it is ready.
@@ -104,15 +100,19 @@ def measure(tracking_uri: str | None, load: Load, count: int, workers: int, via_
         return row | {"server_cpu_s": round(sum(server.cpu_seconds() for server in started) - cpu, 2)}
 
 
-SETUPS = {"direct, 1 process": (1, 1, False), "direct, 2 workers": (1, 2, False),
-          "nginx, 1 process": (1, 1, True), "nginx, 2 workers": (1, 2, True),
-          "nginx, 2 replicas": (2, 1, True)}
+SETUPS = {
+    "direct, 1 process": (1, 1, False),
+    "direct, 2 workers": (1, 2, False),
+    "nginx, 1 process": (1, 1, True),
+    "nginx, 2 workers": (1, 2, True),
+    "nginx, 2 replicas": (2, 1, True),
+}
 
 
 def main() -> None:
     """Each setup `--rounds` times, interleaved; bench/results/scale.json and a table of the medians."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--updates", type=int, default=90)
     parser.add_argument("--drawings", type=int, default=2)
@@ -132,8 +132,10 @@ def print_table(runs: dict) -> None:
     """One line per setup: each round's recognitions/s, last-update p50 and p99, lost clients."""
     print(f"{'setup':<20} {'recog/s':>16} {'last p50 ms':>16} {'last p99 ms':>18} {'lost':>6} {'server CPU s':>14}")
     for name, rows in runs.items():
-        cells = [" / ".join(f"{row[key]:.0f}" for row in rows)
-                 for key in ("recognitions_per_s", "last_p50_ms", "last_p99_ms", "lost", "server_cpu_s")]
+        cells = [
+            " / ".join(f"{row[key]:.0f}" for row in rows)
+            for key in ("recognitions_per_s", "last_p50_ms", "last_p99_ms", "lost", "server_cpu_s")
+        ]
         print(f"{name:<20} {cells[0]:>16} {cells[1]:>16} {cells[2]:>18} {cells[3]:>6} {cells[4]:>14}")
 
 

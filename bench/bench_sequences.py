@@ -1,27 +1,23 @@
 """Multi-digit benchmark: MNIST test digits traced into strokes and drawn as numbers, read by the
 pipeline and by the naive baseline; prints accuracy and speed per layout and writes JSON.
 
-    python bench/bench_sequences.py [--model-uri models:/demnistify-cnn@champion] [--cases 500]
+    python -m bench.bench_sequences [--model-uri models:/demnistify-cnn@champion] [--cases 500]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from demnistify.constants import DEFAULT_MODEL_URI, NUM_CLASSES  # noqa: E402
-from pipeline import naive_recognize_strokes, normalize_digit, recognize_strokes, render_strokes_digit  # noqa: E402
-from training.sequences import (LAYOUTS, evaluate_oracle, evaluate_sequences, make_canvas_case,  # noqa: E402
-                                make_sequence_cases)
+from bench.harness import add_model_uri, compiled_classifier, report_main
+from demnistify.constants import NUM_CLASSES
+from pipeline import naive_recognize_strokes, normalize_digit, recognize_strokes, render_strokes_digit
+from training.sequences import LAYOUTS, evaluate_oracle, evaluate_sequences, make_canvas_case, make_sequence_cases
 
 METHODS = {"pipeline": recognize_strokes, "naive": naive_recognize_strokes}
 SPEED_CANVAS = (1000, 400)
@@ -36,27 +32,12 @@ def uniform_classifier(batch: np.ndarray) -> np.ndarray:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help="registry URI of the model (default: champion)")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    add_model_uri(parser)
     parser.add_argument("--keras-model", default=None, help="a saved .keras file to use instead of the registry")
     parser.add_argument("--cases", type=int, default=500, help="drawings per layout (default 500)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default="bench/results/sequences.json", help="where to write the results")
     return parser.parse_args(argv)
-
-
-def load_classifier(args: argparse.Namespace):
-    """The classifier and a name for it: a local Keras file, or the registry's model."""
-    if args.keras_model:
-        import keras
-
-        from training.inference import make_classifier
-
-        return make_classifier(keras.models.load_model(args.keras_model)), args.keras_model
-    from training.registry import load_classifier as load_registered
-
-    ref, classify = load_registered(args.model_uri, args.tracking_uri)
-    return classify, ref.uri
 
 
 def cpu_ms_per_drawing(recognizer, cases) -> float:
@@ -93,7 +74,7 @@ def run(args: argparse.Namespace) -> dict:
 
     cv2.setNumThreads(1)
     mnist = load_mnist()
-    classify, model_name = load_classifier(args)
+    classify, model_name = compiled_classifier(args.model_uri, args.tracking_uri, args.keras_model)
     rows = []
     for layout in LAYOUTS:
         cases = make_sequence_cases(mnist.test_images, mnist.test_labels, args.cases, layout, args.seed)
@@ -102,48 +83,57 @@ def run(args: argparse.Namespace) -> dict:
             scores["cpu_ms_per_drawing"] = cpu_ms_per_drawing(recognizer, cases)
             rows.append({"layout": layout, "method": method, **scores})
         # Perfect segmentation: the ceiling that the classifier and the traced strokes allow.
-        rows.append({"layout": layout, "method": "oracle", **evaluate_oracle(cases, classify),
-                     "cpu_ms_per_drawing": None})
+        rows.append(
+            {"layout": layout, "method": "oracle", **evaluate_oracle(cases, classify), "cpu_ms_per_drawing": None}
+        )
     speed = speed_figure(mnist.test_images, mnist.test_labels)
-    return {"model": model_name, "cases_per_layout": args.cases, "seed": args.seed, "results": rows,
-            "single_digits": single_digit_accuracy(mnist.test_images, mnist.test_labels, classify),
-            "speed_1000x400_8_digits": {**speed, "target_ms": SPEED_TARGET_MS}}
+    return {
+        "model": model_name,
+        "cases_per_layout": args.cases,
+        "seed": args.seed,
+        "results": rows,
+        "single_digits": single_digit_accuracy(mnist.test_images, mnist.test_labels, classify),
+        "speed_1000x400_8_digits": {**speed, "target_ms": SPEED_TARGET_MS},
+    }
 
 
 def single_digit_accuracy(images: np.ndarray, labels: np.ndarray, classify) -> dict[str, float]:
     """The classifier on every test digit, as scanned and as traced: what tracing costs the oracle."""
-    from training.traces import traced_digits
+    from training.trace_cache import traced_digits
 
     scans = np.stack([normalize_digit(image.astype(np.float32) / 255) for image in images])
     traced = np.stack([render_strokes_digit(strokes) for strokes in traced_digits(images)])
-    read = {name: np.asarray(classify(batch)).argmax(axis=1) for name, batch in (("scanned", scans), ("traced", traced))}
+    read = {
+        name: np.asarray(classify(batch)).argmax(axis=1) for name, batch in (("scanned", scans), ("traced", traced))
+    }
     return {name: float((guess == labels).mean()) for name, guess in read.items()}
 
 
 def print_report(report: dict) -> None:
     print(f"model: {report['model']}   cases per layout: {report['cases_per_layout']}")
-    print(f"{'layout':<10}{'method':<10}{'sequence acc':>14}{'95 % interval':>15}{'digit acc':>11}{'count errors':>14}"
-          f"{'ms/drawing*':>13}")
+    print(
+        f"{'layout':<10}{'method':<10}{'sequence acc':>14}{'95 % interval':>15}{'digit acc':>11}{'count errors':>14}"
+        f"{'ms/drawing*':>13}"
+    )
     for row in report["results"]:
         ms, (low, high) = row["cpu_ms_per_drawing"], row["sequence_interval"]
-        print(f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{f'{low:.1%}-{high:.1%}':>15}"
-              f"{row['digit_accuracy']:>11.2%}{row['count_errors']:>14d}{'-' if ms is None else f'{ms:.2f}':>13}")
+        print(
+            f"{row['layout']:<10}{row['method']:<10}{row['sequence_accuracy']:>14.2%}{f'{low:.1%}-{high:.1%}':>15}"
+            f"{row['digit_accuracy']:>11.2%}{row['count_errors']:>14d}{'-' if ms is None else f'{ms:.2f}':>13}"
+        )
     speed, single = report["speed_1000x400_8_digits"], report["single_digits"]
     print("* everything but the CNN, one core; oracle: each digit's own strokes classified (perfect segmentation)")
-    print(f"1000x400 canvas, 8 digits, CNN excluded, one core: pipeline {speed['pipeline_ms']:.2f} ms, "
-          f"naive {speed['naive_ms']:.2f} ms (target < {speed['target_ms']:.0f} ms)")
-    print(f"single test digits: {single['scanned']:.2%} of the scans read right, {single['traced']:.2%} of their traced renders")
+    print(
+        f"1000x400 canvas, 8 digits, CNN excluded, one core: pipeline {speed['pipeline_ms']:.2f} ms, "
+        f"naive {speed['naive_ms']:.2f} ms (target < {speed['target_ms']:.0f} ms)"
+    )
+    print(
+        f"single test digits: {single['scanned']:.2%} of the scans read right, {single['traced']:.2%} of their traced renders"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    report = run(args)
-    print_report(report)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
-    print(f"wrote {path}")
-    return 0
+    return report_main(argv, parse_args, run, print_report)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 import urllib.request
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench_load import client_frames
+from bench.drawings import client_frames
+from bench.harness import ServerProcess, add_tracking_uri, check_model, write_results
 
 # Distinct drawings the clients cycle through: enough fresh digits to keep the server's digit cache churning.
 VARIANTS = 64
@@ -109,50 +109,67 @@ async def settled_health(server, timeout: float = 10) -> dict:
 
 
 async def run_soak(server, clients: int, seconds: float, rate: float, updates: int, warmup: float) -> dict:
-    """Run the clients against `server` (a bench_startup.ServerProcess) and summarize what they and it saw."""
+    """Run the clients against `server` (a bench.harness.ServerProcess) and summarize what they and it saw."""
     pool, tally, samples = drawing_pool(updates), Tally(), []
     sampler = asyncio.create_task(sample_rss(server, samples))
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(soak_client(server.ws_url, index, pool, rate, started + seconds, tally)
-                                      for index in range(clients)), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(soak_client(server.ws_url, index, pool, rate, started + seconds, tally) for index in range(clients)),
+        return_exceptions=True,
+    )
     elapsed = time.perf_counter() - started
     document = await settled_health(server)
     sampler.cancel()
     rss_start = next((rss for at, rss in samples if at >= warmup), samples[-1][1])
     rss_end = server.rss_mib()
-    return {"clients": clients, "seconds": round(elapsed, 1), "results": tally.results, "errors": tally.errors,
-            "recognitions_per_s": round(tally.results / elapsed, 1),
-            "p50_ms": round(float(np.percentile(tally.latencies_ms, 50)), 2) if tally.latencies_ms else None,
-            "p99_ms": round(float(np.percentile(tally.latencies_ms, 99)), 2) if tally.latencies_ms else None,
-            "rss_start_mib": round(rss_start, 1), "rss_end_mib": round(rss_end, 1),
-            "rss_max_mib": round(max(rss for _, rss in samples), 1),
-            "rss_every_10s_mib": [round(rss, 1) for at, rss in samples[::10]],
-            "rss_growth_pct": round(100 * (rss_end - rss_start) / rss_start, 1),
-            "finals_correct": sum(outcome is True for outcome in outcomes),
-            "lost": sum(isinstance(outcome, BaseException) for outcome in outcomes),
-            "failures": sorted({repr(outcome)[:200] for outcome in outcomes if isinstance(outcome, BaseException)}),
-            "connections_end": document["connections"], "tasks_end": document.get("tasks"),
-            "status_end": document["status"]}
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "results": tally.results,
+        "errors": tally.errors,
+        "recognitions_per_s": round(tally.results / elapsed, 1),
+        "p50_ms": round(float(np.percentile(tally.latencies_ms, 50)), 2) if tally.latencies_ms else None,
+        "p99_ms": round(float(np.percentile(tally.latencies_ms, 99)), 2) if tally.latencies_ms else None,
+        "rss_start_mib": round(rss_start, 1),
+        "rss_end_mib": round(rss_end, 1),
+        "rss_max_mib": round(max(rss for _, rss in samples), 1),
+        "rss_every_10s_mib": [round(rss, 1) for at, rss in samples[::10]],
+        "rss_growth_pct": round(100 * (rss_end - rss_start) / rss_start, 1),
+        "finals_correct": sum(outcome is True for outcome in outcomes),
+        "lost": sum(isinstance(outcome, BaseException) for outcome in outcomes),
+        "failures": sorted({repr(outcome)[:200] for outcome in outcomes if isinstance(outcome, BaseException)}),
+        "connections_end": document["connections"],
+        "tasks_end": document.get("tasks"),
+        "status_end": document["status"],
+    }
 
 
 def print_table(row: dict) -> None:
     """The figures, one per line."""
-    names = [("clients", "clients"), ("seconds", "duration (s)"), ("recognitions_per_s", "recognitions/s"),
-             ("p50_ms", "result p50 (ms)"), ("p99_ms", "result p99 (ms)"), ("errors", "error events"),
-             ("rss_start_mib", "RSS after warm-up (MiB)"), ("rss_end_mib", "RSS at end (MiB)"),
-             ("rss_growth_pct", "RSS growth (%)"), ("connections_end", "connections at end"),
-             ("tasks_end", "asyncio tasks at end"), ("finals_correct", "final drawings read right"),
-             ("lost", "clients lost"), ("exit_status", "server exit status")]
+    names = [
+        ("clients", "clients"),
+        ("seconds", "duration (s)"),
+        ("recognitions_per_s", "recognitions/s"),
+        ("p50_ms", "result p50 (ms)"),
+        ("p99_ms", "result p99 (ms)"),
+        ("errors", "error events"),
+        ("rss_start_mib", "RSS after warm-up (MiB)"),
+        ("rss_end_mib", "RSS at end (MiB)"),
+        ("rss_growth_pct", "RSS growth (%)"),
+        ("connections_end", "connections at end"),
+        ("tasks_end", "asyncio tasks at end"),
+        ("finals_correct", "final drawings read right"),
+        ("lost", "clients lost"),
+        ("exit_status", "server exit status"),
+    ]
     for key, label in names:
         print(f"{label:<27} {row.get(key, '-')}")
 
 
 def main() -> None:
     """Start a server, soak it, stop it with SIGTERM; a table and bench/results/soak.json."""
-    from bench_startup import ServerProcess, check_model, write_results
-
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    add_tracking_uri(parser)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of streaming")
     parser.add_argument("--rate", type=float, default=30.0, help="updates per second per client")
@@ -161,8 +178,9 @@ def main() -> None:
     arguments = parser.parse_args()
     check_model(arguments.tracking_uri)
     with ServerProcess(arguments.tracking_uri) as server:
-        row = asyncio.run(run_soak(server, arguments.clients, arguments.duration, arguments.rate,
-                                   arguments.updates, arguments.warmup))
+        row = asyncio.run(
+            run_soak(server, arguments.clients, arguments.duration, arguments.rate, arguments.updates, arguments.warmup)
+        )
         row["exit_status"] = server.stop()
     print_table(row)
     healthy = row["finals_correct"] == row["clients"] and not row["lost"] and row["exit_status"] == 0

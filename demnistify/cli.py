@@ -19,7 +19,7 @@ from demnistify.constants import LOG_FORMAT
 
 # Each module exposes `register(subparsers)`, adding its subcommands with a `handler`
 # default that takes the parsed arguments and returns an exit status.
-COMMAND_MODULES = ("training.cli", "serving.cli", "serving.client_cli")
+COMMAND_MODULES = ("training.cli", "serving.cli", "clients.cli")
 
 
 EXIT_CODES = "exit status: 0 done, 1 some input failed, 2 usage or set-up error, 130 interrupted"

@@ -1,4 +1,4 @@
-"""Drawing -> digits: rasterize, segment, merge, split, normalize (MNIST-style), classify, order."""
+"""Drawing -> digits: rasterize, measure the slant, segment, merge, split, normalize (MNIST-style), classify, order."""
 
 from pipeline.naive import naive_recognize_strokes
 from pipeline.normalize import normalize_digit, render_strokes_digit

@@ -54,7 +54,9 @@ class Budget:
         """Count `units` of work about to be done (or just done); raise when over the limit or superseded."""
         self.spent += units
         if self.spent > self.limit:
-            raise TooComplex(f"Reading this drawing needs more than its budget of {self.limit:,.0f} work units "
-                             "(about as many microseconds); draw fewer or simpler strokes.")
+            raise TooComplex(
+                f"Reading this drawing needs more than its budget of {self.limit:,.0f} work units "
+                "(about as many microseconds); draw fewer or simpler strokes."
+            )
         if self.stop is not None and self.spent > self.grace and self.stop():
             raise Superseded()

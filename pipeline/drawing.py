@@ -13,8 +13,17 @@ from pipeline.normalize import render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
 from pipeline.slant import shear_points
-from pipeline.split import (BAND_CUT_COST, MAX_DIGIT_WIDTH, MAX_STROKES, Lattice, Part, cut_positions, ink_profile,
-                            min_piece_height, wide_piece_cost)
+from pipeline.split import (
+    BAND_CUT_COST,
+    MAX_DIGIT_WIDTH,
+    MAX_STROKES,
+    Lattice,
+    Part,
+    cut_positions,
+    ink_profile,
+    min_piece_height,
+    wide_piece_cost,
+)
 from pipeline.strokes import Polyline, clip_band
 from pipeline.types import Box, Piece, StrokeRenderer
 
@@ -51,8 +60,9 @@ class StrokeDrawing:
     slant: float = 0.0
 
     @classmethod
-    def build(cls, strokes: list[Polyline], pen: float, render: StrokeRenderer = render_strokes_digit,
-              slant: float = 0.0) -> "StrokeDrawing":
+    def build(
+        cls, strokes: list[Polyline], pen: float, render: StrokeRenderer = render_strokes_digit, slant: float = 0.0
+    ) -> "StrokeDrawing":
         """Rasterize the strokes, sheared upright by `slant`, at a reduced scale and label their components.
 
         `render` makes the pieces, from the strokes as drawn.
@@ -72,11 +82,23 @@ class StrokeDrawing:
         stroke_labels = _stroke_labels(labels, shifted)
         starts = np.cumsum([0] + [len(line) for line in strokes[:-1]])
         # Plain floats: a part's box is the min and max of a few of them, cheaper than numpy.
-        bounds = tuple(map(tuple, np.hstack([np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)])
-                           .tolist()))
+        bounds = tuple(
+            map(tuple, np.hstack([np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)]).tolist())
+        )
         members = {int(label): np.flatnonzero(stroke_labels == label) for label in np.unique(stroke_labels)}
-        return cls(tuple(strokes), stroke_labels, labels, scale, (float(origin[0]), float(origin[1])), pen,
-                   tuple(blobs), bounds, members, render, slant)
+        return cls(
+            tuple(strokes),
+            stroke_labels,
+            labels,
+            scale,
+            (float(origin[0]), float(origin[1])),
+            pen,
+            tuple(blobs),
+            bounds,
+            members,
+            render,
+            slant,
+        )
 
     def whole(self, blob: Blob) -> Part:
         """The part that is the whole blob: all its strokes."""
@@ -97,7 +119,11 @@ class StrokeDrawing:
         by_position = not joined and _cut_by_position(blob, len(lines), digit_height)
         any_size = len(lines) == 1 and not joined and not by_position and self._reads_whole(indices[0], digit_height)
         key = np.array([len(lines), by_position, joined, any_size], dtype=np.int64).tobytes()
-        tests = (self.slant, self.pen) if any_size else (self.slant, digit_height, self.pen, min_piece_height(blob, digit_height))
+        tests = (
+            (self.slant, self.pen)
+            if any_size
+            else (self.slant, digit_height, self.pen, min_piece_height(blob, digit_height))
+        )
         key += np.array(tests, dtype=np.float64).tobytes()
         key += np.cumsum([len(line) for line in lines], dtype=np.int64).tobytes()
         key += b"".join(np.ascontiguousarray(line).tobytes() for line in lines)
@@ -119,7 +145,9 @@ class StrokeDrawing:
         count = len(self._indices(blob))
         lattices = _between_strokes(count)
         if _cut_by_position(blob, count, digit_height):
-            cuts = cut_positions(blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, digit_height)
+            cuts = cut_positions(
+                blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, digit_height
+            )
             lattices += [Lattice("band", [blob.left, *cuts, blob.right])] if cuts else []
         return lattices or [Lattice("strokes", [0, count])]
 
@@ -191,8 +219,12 @@ class StrokeDrawing:
     def _box(self, indices: np.ndarray) -> tuple[float, float, float, float]:
         # The box (left, top, right, bottom) of the strokes' own points.
         boxes = [self.bounds[index] for index in indices]
-        return (min(box[0] for box in boxes), min(box[1] for box in boxes),
-                max(box[2] for box in boxes), max(box[3] for box in boxes))
+        return (
+            min(box[0] for box in boxes),
+            min(box[1] for box in boxes),
+            max(box[2] for box in boxes),
+            max(box[3] for box in boxes),
+        )
 
     def _indices(self, blob: Blob) -> np.ndarray:
         # In drawing order, which is the order of the strokes given.
@@ -210,8 +242,11 @@ def _between_strokes(count: int) -> list[Lattice]:
 def _cut_by_position(blob: Blob, strokes: int, digit_height: float) -> bool:
     # Cutting by position costs many more candidates; it is kept for blobs whose strokes
     # cannot be the split (one stroke through two digits) or that are too wide for one digit.
-    return (strokes < BAND_STROKES and blob.width > BAND_MIN_WIDTH * digit_height) or strokes > MAX_STROKES \
+    return (
+        (strokes < BAND_STROKES and blob.width > BAND_MIN_WIDTH * digit_height)
+        or strokes > MAX_STROKES
         or blob.width > MAX_DIGIT_WIDTH * digit_height
+    )
 
 
 def _stroke_labels(labels: np.ndarray, lines: list[np.ndarray]) -> np.ndarray:

@@ -90,6 +90,6 @@ class ImageDrawing:
         written, shift = shear_image(crop, -self.slant)
         wx, wy, wwidth, wheight = cv2.boundingRect(cv2.findNonZero(written))
         left = wx - shift + x0 + self.slant * y0 - self.offset
-        return Piece(normalize_digit(written), (x0 + x, y0 + y, width, height),
-                     (int(np.floor(left)), y0 + wy, wwidth, wheight))
-
+        return Piece(
+            normalize_digit(written), (x0 + x, y0 + y, width, height), (int(np.floor(left)), y0 + wy, wwidth, wheight)
+        )

@@ -13,8 +13,9 @@ from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Classifier, Digit, Recognition
 
 
-def naive_recognize_strokes(strokes: Sequence, width: int, height: int, classify: Classifier,
-                            pen_width: float | None = None) -> Recognition:
+def naive_recognize_strokes(
+    strokes: Sequence, width: int, height: int, classify: Classifier, pen_width: float | None = None
+) -> Recognition:
     """Rasterize, label components, stretch each box to 28x28, read left to right on one line."""
     width, height = check_canvas(width, height)
     pen = check_pen_width(pen_width, width, height)
@@ -23,11 +24,21 @@ def naive_recognize_strokes(strokes: Sequence, width: int, height: int, classify
     boxes = sorted((tuple(int(v) for v in stats[label, :4]) for label in range(1, count)), key=lambda box: box[0])
     if not boxes:
         return Recognition.empty()
-    crops = [cv2.resize(canvas[y : y + h, x : x + w], (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
-             for x, y, w, h in boxes]
+    crops = [
+        cv2.resize(canvas[y : y + h, x : x + w], (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+        for x, y, w, h in boxes
+    ]
     probabilities = np.asarray(classify(np.stack(crops).astype(np.float32) / 255))
     labels = probabilities.argmax(axis=1)
-    digits = tuple(Digit(label=int(label), confidence=float(p[label]), candidates=((int(label), float(p[label])),),
-                         box=box, unsure=False) for label, p, box in zip(labels, probabilities, boxes))
+    digits = tuple(
+        Digit(
+            label=int(label),
+            confidence=float(p[label]),
+            candidates=((int(label), float(p[label])),),
+            box=box,
+            unsure=False,
+        )
+        for label, p, box in zip(labels, probabilities, boxes)
+    )
     text = "".join(str(digit.label) for digit in digits)
     return Recognition(text=text, lines=(text,), digits=digits)

@@ -77,14 +77,18 @@ def _place_by_mass(fitted: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_strokes_digit(strokes: Sequence[np.ndarray], box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+def render_strokes_digit(
+    strokes: Sequence[np.ndarray], box: tuple[float, float, float, float] | None = None
+) -> np.ndarray:
     """Render one digit's strokes at MNIST scale with an MNIST-like pen, then normalize it.
 
     `strokes` are polylines of canvas points (arrays of shape (n, 2)); `box` (x, y, width,
     height) is the area they are scaled from, by default their own bounding box. The pen
     width does not depend on the drawing's pen, so a marker and a fine pen look the same.
     """
-    polylines = [line for line in (np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes) if len(line)]
+    polylines = [
+        line for line in (np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes) if len(line)
+    ]
     if not polylines:
         return np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     x, y, width, height = box if box is not None else _points_box(polylines)

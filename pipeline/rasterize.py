@@ -1,4 +1,4 @@
-"""Stage 1: draw strokes onto an ink-high canvas with anti-aliased OpenCV lines."""
+"""Rasterizing: draw strokes onto an ink-high canvas with anti-aliased OpenCV lines."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def draw_polylines(polylines: list[Polyline], width: int, height: int, pen: floa
     thickness = max(1, round(pen))
     scale = 1 << FIXED_POINT_BITS
     fixed = [np.round(line * scale).astype(np.int32) for line in polylines]
-    cv2.polylines(canvas, [line for line in fixed if len(line) > 1], False, 255, thickness, cv2.LINE_AA, FIXED_POINT_BITS)
+    cv2.polylines(
+        canvas, [line for line in fixed if len(line) > 1], False, 255, thickness, cv2.LINE_AA, FIXED_POINT_BITS
+    )
     for line in fixed:
         if len(line) == 1:
             center = (int(line[0, 0]), int(line[0, 1]))

@@ -1,4 +1,4 @@
-"""Stage 4 and orchestration: segment a drawing, classify every digit in one batch, assemble the text."""
+"""Classification and orchestration: segment a drawing, classify every digit in one batch, assemble the text."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ import numpy as np
 from demnistify.constants import NUM_CLASSES
 from pipeline.budget import PAIR_TEST, SPAN, Budget
 from pipeline.drawing import StrokeDrawing
-from pipeline.image_drawing import ImageDrawing
 from pipeline.image import prepare_image
+from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
+from pipeline.segment import Blob, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments, typical_digit_height
 from pipeline.slant import image_slant, stroke_slant
-from pipeline.segment import Blob, typical_digit_height, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments
-from pipeline.split import (Lattice, Part, best_row, best_split, box_center, lattice_parts, min_piece_height,
-                            neighbour_pairs)
+from pipeline.split import (
+    Lattice,
+    Part,
+    best_row,
+    best_split,
+    box_center,
+    lattice_parts,
+    min_piece_height,
+    neighbour_pairs,
+)
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, Piece, ReadingMemo, Recognition, StrokeRenderer
 
@@ -30,9 +38,16 @@ Drawing = StrokeDrawing | ImageDrawing
 Reading = tuple[float, tuple[Digit, ...]]
 
 
-def recognize_strokes(strokes: Sequence, width: int, height: int, classify: Classifier,
-                      pen_width: float | None = None, render: StrokeRenderer = render_strokes_digit,
-                      memo: ReadingMemo | None = None, budget: Budget | None = None) -> Recognition:
+def recognize_strokes(
+    strokes: Sequence,
+    width: int,
+    height: int,
+    classify: Classifier,
+    pen_width: float | None = None,
+    render: StrokeRenderer = render_strokes_digit,
+    memo: ReadingMemo | None = None,
+    budget: Budget | None = None,
+) -> Recognition:
     """Read the number drawn as polylines of [x, y] canvas points on a width x height canvas.
 
     `render` turns each digit candidate's strokes into the model's input (a caller may pass
@@ -60,8 +75,9 @@ def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Bud
     return recognize_drawing(ImageDrawing.build(ink, mask, pen, image_slant(ink)), classify, budget=budget)
 
 
-def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo | None = None,
-                      budget: Budget | None = None) -> Recognition:
+def recognize_drawing(
+    drawing: Drawing, classify: Classifier, memo: ReadingMemo | None = None, budget: Budget | None = None
+) -> Recognition:
     """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result.
 
     Each blob is read alone and, where it touches its neighbour, together with it (see
@@ -71,13 +87,18 @@ def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo 
     """
     budget = budget or Budget()
     digit_height = typical_digit_height(list(drawing.blobs), drawing.pen)
-    blobs = merge_fragments(drop_specks(list(drawing.blobs), digit_height, drawing.pen), digit_height,
-                            lambda pairs: budget.charge(PAIR_TEST * pairs))
+    blobs = merge_fragments(
+        drop_specks(list(drawing.blobs), digit_height, drawing.pen),
+        digit_height,
+        lambda pairs: budget.charge(PAIR_TEST * pairs),
+    )
     # Rows are found by testing every pair of blobs, twice.
     budget.charge(PAIR_TEST * len(blobs) ** 2)
     rows = drop_lone_marks(join_stray_rows(blobs, digit_height), digit_height)
-    pairs = [{index: pair for index, pair in neighbour_pairs(row, digit_height).items() if drawing.joined_lattices(pair)}
-             for row in rows]
+    pairs = [
+        {index: pair for index, pair in neighbour_pairs(row, digit_height).items() if drawing.joined_lattices(pair)}
+        for row in rows
+    ]
     groups = [(blob, False) for row in rows for blob in row] + [(pair, True) for row in pairs for pair in row.values()]
     readings = _read_groups(drawing, groups, classify, digit_height, memo, budget)
     digits = []
@@ -88,31 +109,52 @@ def recognize_drawing(drawing: Drawing, classify: Classifier, memo: ReadingMemo 
     return _assemble(digits)
 
 
-def _read_groups(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier, digit_height: float,
-                 memo: ReadingMemo | None, budget: Budget) -> dict[tuple, Reading]:
+def _read_groups(
+    drawing: Drawing,
+    groups: list[tuple[Blob, bool]],
+    classify: Classifier,
+    digit_height: float,
+    memo: ReadingMemo | None,
+    budget: Budget,
+) -> dict[tuple, Reading]:
     # Each blob's and joined pair's reading, from the memo when it holds one.
-    keys = {(blob.labels, joined): drawing.reading_key(blob, digit_height, joined) for blob, joined in groups} \
-        if memo is not None else {}
+    keys = (
+        {(blob.labels, joined): drawing.reading_key(blob, digit_height, joined) for blob, joined in groups}
+        if memo is not None
+        else {}
+    )
     known = {group: found for group, key in keys.items() if (found := memo.get(key)) is not None}
-    fresh = _read_blobs(drawing, [(blob, joined) for blob, joined in groups if (blob.labels, joined) not in known],
-                        classify, digit_height, budget)
+    fresh = _read_blobs(
+        drawing,
+        [(blob, joined) for blob, joined in groups if (blob.labels, joined) not in known],
+        classify,
+        digit_height,
+        budget,
+    )
     for group, reading in fresh.items():
         if group in keys:
             memo.put(keys[group], reading)
     return known | fresh
 
 
-def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier,
-                digit_height: float, budget: Budget) -> dict[tuple, Reading]:
+def _read_blobs(
+    drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Classifier, digit_height: float, budget: Budget
+) -> dict[tuple, Reading]:
     # Each group's digits, left to right, and their score. Every candidate piece of every group
     # is classified in one call, and a piece that several groups share only once.
-    lattices = {(blob.labels, joined): drawing.joined_lattices(blob) if joined else drawing.lattices(blob, digit_height)
-                for blob, joined in groups}
+    lattices = {
+        (blob.labels, joined): drawing.joined_lattices(blob) if joined else drawing.lattices(blob, digit_height)
+        for blob, joined in groups
+    }
     # Listing a lattice's candidates and searching its splits both take every span of its atoms.
     budget.charge(sum(_lattice_work(lattice) for found in lattices.values() for lattice in found))
-    parts = {(blob.labels, joined): {part: drawing.part_key(blob, part) for part in
-                                     _candidate_parts(drawing, blob, lattices[blob.labels, joined], digit_height, joined)}
-             for blob, joined in groups}
+    parts = {
+        (blob.labels, joined): {
+            part: drawing.part_key(blob, part)
+            for part in _candidate_parts(drawing, blob, lattices[blob.labels, joined], digit_height, joined)
+        }
+        for blob, joined in groups
+    }
     pieces = _unique_pieces(drawing, groups, parts, digit_height, budget)
     found = [key for key, piece in pieces.items() if piece is not None]
     probabilities = dict(zip(found, _classify(classify, [pieces[key] for key in found])))
@@ -130,8 +172,9 @@ def _read_blobs(drawing: Drawing, groups: list[tuple[Blob, bool]], classify: Cla
     return readings
 
 
-def _unique_pieces(drawing: Drawing, groups: list[tuple[Blob, bool]], parts: dict, digit_height: float,
-                   budget: Budget) -> dict:
+def _unique_pieces(
+    drawing: Drawing, groups: list[tuple[Blob, bool]], parts: dict, digit_height: float, budget: Budget
+) -> dict:
     # A blob and the pairs it is in share most parts: each piece is cut and rendered once.
     pieces = {}
     for blob, joined in groups:
@@ -148,14 +191,18 @@ def _lattice_work(lattice: Lattice) -> float:
     return SPAN * atoms * atoms * ((atoms + 3) / 3 if lattice.kind == "strokes" else 1)
 
 
-def _candidate_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], digit_height: float, joined: bool) -> set[Part]:
+def _candidate_parts(
+    drawing: Drawing, blob: Blob, lattices: list[Lattice], digit_height: float, joined: bool
+) -> set[Part]:
     # A joined pair is never read whole: merge_fragments decides which blobs are one digit.
     extent_of, least = partial(drawing.extent_of, blob), min_piece_height(blob, digit_height)
     found = {part for lattice in lattices for part in lattice_parts(lattice, extent_of, digit_height, least)}
     return found - {drawing.whole(blob)} if joined else found
 
 
-def _best_parts(drawing: Drawing, blob: Blob, lattices: list[Lattice], digit_height: float, score) -> tuple[float, list[Part]]:
+def _best_parts(
+    drawing: Drawing, blob: Blob, lattices: list[Lattice], digit_height: float, score
+) -> tuple[float, list[Part]]:
     # The best split and its score. A blob's lattices hold its whole, which best_split always
     # reads when it could be classified; a joined pair, never read whole, may find no reading.
     least = min_piece_height(blob, digit_height)
@@ -168,8 +215,10 @@ def _classify(classify: Classifier, pieces: list[Piece]) -> np.ndarray:
         return np.zeros((0, NUM_CLASSES), dtype=np.float32)
     probabilities = np.asarray(classify(np.stack([piece.image for piece in pieces])), dtype=np.float64)
     if probabilities.shape != (len(pieces), NUM_CLASSES) or not np.isfinite(probabilities).all():
-        raise ValueError(f"The classifier must return finite probabilities of shape ({len(pieces)}, {NUM_CLASSES}), "
-                         f"got shape {probabilities.shape}.")
+        raise ValueError(
+            f"The classifier must return finite probabilities of shape ({len(pieces)}, {NUM_CLASSES}), "
+            f"got shape {probabilities.shape}."
+        )
     return probabilities
 
 
@@ -177,8 +226,13 @@ def _digit(piece: Piece, probabilities: np.ndarray) -> Digit:
     order = np.argsort(-probabilities, kind="stable")[:TOP_CANDIDATES]
     candidates = tuple((int(label), float(probabilities[label])) for label in order)
     label, confidence = candidates[0]
-    return Digit(label=label, confidence=confidence, candidates=candidates, box=piece.shown or piece.box,
-                 unsure=bool(confidence < UNSURE_THRESHOLD))
+    return Digit(
+        label=label,
+        confidence=confidence,
+        candidates=candidates,
+        box=piece.shown or piece.box,
+        unsure=bool(confidence < UNSURE_THRESHOLD),
+    )
 
 
 def _on_line(digit: Digit, line: int) -> Digit:

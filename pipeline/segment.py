@@ -1,4 +1,4 @@
-"""Stage 2: connected components, speck removal, merging of digit fragments, rows in reading order."""
+"""Segmentation: connected components, speck removal, merging of digit fragments, rows in reading order."""
 
 from __future__ import annotations
 
@@ -84,11 +84,18 @@ class Blob:
 
     def union(self, other: "Blob") -> "Blob":
         """The blob holding both components."""
-        return Blob(min(self.left, other.left), min(self.top, other.top), max(self.right, other.right),
-                    max(self.bottom, other.bottom), tuple(sorted(self.labels + other.labels)))
+        return Blob(
+            min(self.left, other.left),
+            min(self.top, other.top),
+            max(self.right, other.right),
+            max(self.bottom, other.bottom),
+            tuple(sorted(self.labels + other.labels)),
+        )
 
 
-def find_blobs(mask: np.ndarray, scale: float = 1.0, origin: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, list[Blob]]:
+def find_blobs(
+    mask: np.ndarray, scale: float = 1.0, origin: tuple[float, float] = (0.0, 0.0)
+) -> tuple[np.ndarray, list[Blob]]:
     """Label 8-connected ink of a 0/1 uint8 mask drawn at `scale` from canvas point `origin`.
 
     Returns the label image and one blob per component, its box in canvas pixels.
@@ -154,7 +161,9 @@ def _merge_score(first: Blob, second: Blob, digit_height: float) -> float:
     if max(first.left, second.left) - min(first.right, second.right) > SIDE_GAP * digit_height:
         return 0.0
     merged = first.union(second)
-    overlap = (min(first.right, second.right) - max(first.left, second.left)) / max(min(first.width, second.width), 1e-6)
+    overlap = (min(first.right, second.right) - max(first.left, second.left)) / max(
+        min(first.width, second.width), 1e-6
+    )
     gap = max(first.top, second.top) - min(first.bottom, second.bottom)
     if overlap >= MERGE_OVERLAP and abs(gap) <= STACK_GAP * min(first.height, second.height):
         return overlap
@@ -166,7 +175,11 @@ def _merge_score(first: Blob, second: Blob, digit_height: float) -> float:
     if overlap >= MERGE_OVERLAP:
         return overlap
     side = _beside(first, second, digit_height) and merged.width <= SIDE_MAX_WIDTH * digit_height
-    return SIDE_SCORE if side or (_top_bar(first, second, digit_height) and merged.width <= BAR_MAX_WIDTH * digit_height) else 0.0
+    return (
+        SIDE_SCORE
+        if side or (_top_bar(first, second, digit_height) and merged.width <= BAR_MAX_WIDTH * digit_height)
+        else 0.0
+    )
 
 
 def _beside(first: Blob, second: Blob, digit_height: float) -> bool:
@@ -192,7 +205,9 @@ def _top_bar(first: Blob, second: Blob, digit_height: float) -> bool:
 def join_stray_rows(blobs: list[Blob], digit_height: float) -> list[list[Blob]]:
     """Rows of blobs (see group_rows), after fragments alone in a row join a blob of another row."""
     rows = group_rows(blobs)
-    strays = [blob for row in rows if max(blob.height for blob in row) < FRAGMENT_FRACTION * digit_height for blob in row]
+    strays = [
+        blob for row in rows if max(blob.height for blob in row) < FRAGMENT_FRACTION * digit_height for blob in row
+    ]
     if len(rows) < 2 or not strays:
         return rows
     blobs = list(blobs)

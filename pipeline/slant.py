@@ -1,4 +1,4 @@
-"""Stage 1b: the slant of handwriting, from its steep strokes or edges, and the shear that stands it upright."""
+"""Slant: the slant of handwriting, from its steep strokes or edges, and the shear that stands it upright."""
 
 from __future__ import annotations
 

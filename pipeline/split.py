@@ -99,13 +99,21 @@ def min_piece_height(blob: Blob, digit_height: float) -> float:
     return ROW_PIECE_MIN_HEIGHT if blob.width > ROW_WIDTH * digit_height else PIECE_MIN_HEIGHT
 
 
-def lattice_parts(lattice: Lattice, extent_of: Callable[[Part], tuple[float, float]], digit_height: float,
-                  min_height: float = PIECE_MIN_HEIGHT) -> list[Part]:
+def lattice_parts(
+    lattice: Lattice,
+    extent_of: Callable[[Part], tuple[float, float]],
+    digit_height: float,
+    min_height: float = PIECE_MIN_HEIGHT,
+) -> list[Part]:
     """Every range of consecutive atoms of a lattice that could be one digit (the whole always)."""
     kind, bounds = lattice
     n = len(bounds) - 1
-    spans = [(i, j) for i in range(n) for j in range(i + 1, n + 1)
-             if (i, j) != (0, n) and _could_be_digit(*extent_of(Part(kind, bounds[i], bounds[j])), digit_height, min_height)]
+    spans = [
+        (i, j)
+        for i in range(n)
+        for j in range(i + 1, n + 1)
+        if (i, j) != (0, n) and _could_be_digit(*extent_of(Part(kind, bounds[i], bounds[j])), digit_height, min_height)
+    ]
     # A piece is worth classifying only if pieces before and after it can cover the rest.
     starts, ends = {0}, {n}
     for i, j in spans:
@@ -178,8 +186,9 @@ def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float,
     return sorted(cuts)
 
 
-def best_split(lattice: Lattice, score: Score, digit_height: float, cut_cost: float = 0.0,
-               min_height: float = PIECE_MIN_HEIGHT) -> tuple[float, list[Part]]:
+def best_split(
+    lattice: Lattice, score: Score, digit_height: float, cut_cost: float = 0.0, min_height: float = PIECE_MIN_HEIGHT
+) -> tuple[float, list[Part]]:
     """The best reading of a lattice as consecutive pieces, and its log score.
 
     Dynamic programming over (end, start of the last piece): a piece scores the log of its

@@ -17,7 +17,6 @@ Classifier = Callable[[np.ndarray], np.ndarray]
 StrokeRenderer = Callable[[list[np.ndarray], tuple[float, float, float, float]], np.ndarray]
 
 
-
 class ReadingMemo(Protocol):
     """Remembers how blobs were read, keyed by what the reading depends on (exact bytes).
 
@@ -62,9 +61,14 @@ class Digit:
 
     def as_dict(self) -> dict:
         """The digit as JSON-ready values (probabilities rounded to 6 places), as every client reads it."""
-        return {"label": self.label, "confidence": round(self.confidence, 6), "box": list(self.box),
-                "candidates": [[label, round(p, 6)] for label, p in self.candidates], "unsure": self.unsure,
-                "line": self.line}
+        return {
+            "label": self.label,
+            "confidence": round(self.confidence, 6),
+            "box": list(self.box),
+            "candidates": [[label, round(p, 6)] for label, p in self.candidates],
+            "unsure": self.unsure,
+            "line": self.line,
+        }
 
 
 @dataclass(frozen=True)

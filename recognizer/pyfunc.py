@@ -21,8 +21,14 @@ GRAPH_THREADS = 1
 FIELDS = ("strokes", "width", "height", "pen_width", "image")
 
 # A drawing of "7" on a 200x150 canvas: the format `predict` takes (and the logged input example).
-INPUT_EXAMPLE = [{"strokes": [[[60.0, 30.0], [140.0, 30.0], [120.0, 70.0], [95.0, 125.0]]],
-                  "width": 200, "height": 150, "pen_width": 6.0}]
+INPUT_EXAMPLE = [
+    {
+        "strokes": [[[60.0, 30.0], [140.0, 30.0], [120.0, 70.0], [95.0, 125.0]]],
+        "width": 200,
+        "height": 150,
+        "pen_width": 6.0,
+    }
+]
 
 
 class DrawingRecognizer(mlflow.pyfunc.PythonModel):
@@ -56,8 +62,9 @@ def read_drawing(classify, index: int, drawing: dict) -> dict:
         request = parse_recognize(drawing, index, Limits())
         if isinstance(request, ImageRequest):
             return recognize_image(request.data, classify).as_dict()
-        return recognize_strokes(request.strokes, request.width, request.height, classify,
-                                 pen_width=request.pen_width).as_dict()
+        return recognize_strokes(
+            request.strokes, request.width, request.height, classify, pen_width=request.pen_width
+        ).as_dict()
     except (ProtocolError, ValueError) as error:
         raise MlflowException(f"Drawing {index}: {error}", INVALID_PARAMETER_VALUE) from None
 
@@ -69,19 +76,24 @@ def drawings(model_input) -> list[dict]:
     if isinstance(model_input, dict):
         model_input = [model_input]
     if not isinstance(model_input, Iterable) or isinstance(model_input, (str, bytes)):
-        raise MlflowException(f"Expected drawings (a list of objects), got {type(model_input).__name__}.",
-                              INVALID_PARAMETER_VALUE)
+        raise MlflowException(
+            f"Expected drawings (a list of objects), got {type(model_input).__name__}.", INVALID_PARAMETER_VALUE
+        )
     return [_drawing(index, row) for index, row in enumerate(model_input)]
 
 
 def _drawing(index: int, row) -> dict:
     if not isinstance(row, dict):
-        raise MlflowException(f"Drawing {index} must be an object with {', '.join(FIELDS)}; got "
-                              f"{type(row).__name__}.", INVALID_PARAMETER_VALUE)
+        raise MlflowException(
+            f"Drawing {index} must be an object with {', '.join(FIELDS)}; got {type(row).__name__}.",
+            INVALID_PARAMETER_VALUE,
+        )
     unknown = sorted(set(row) - set(FIELDS))
     if unknown:
-        raise MlflowException(f"Drawing {index} has unknown fields {unknown}; a drawing holds {', '.join(FIELDS)}.",
-                              INVALID_PARAMETER_VALUE)
+        raise MlflowException(
+            f"Drawing {index} has unknown fields {unknown}; a drawing holds {', '.join(FIELDS)}.",
+            INVALID_PARAMETER_VALUE,
+        )
     return {name: _plain(value) for name, value in row.items() if not _missing(value)}
 
 

@@ -10,7 +10,7 @@ if ! python -c "from training.data import load_mnist; load_mnist()" 2>/dev/null;
   echo "==> MNIST not found locally (MNIST_DIR, ./data/mnist, ../shared/data/mnist): downloading it"
   demnistify download-data
 fi
-if python -c "import sys; from training.registry import connect, get_alias; sys.exit(get_alias(connect()) is None)"; then
+if python -c "import sys; from registry.client import connect, get_alias; sys.exit(get_alias(connect()) is None)"; then
   echo "==> A promoted model is registered:"
   demnistify models
 else

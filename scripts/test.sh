@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/system-packages.sh
 export TF_CPP_MIN_LOG_LEVEL=2
-echo "==> Lint (ruff check)"
+echo "==> Lint (ruff check) and formatting (ruff format --check)"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "==> Running the test suite"
 exec .venv/bin/python -m pytest "$@"

@@ -46,13 +46,16 @@ def handwriting_ids(scratch: Path, held_out: set[str]) -> list[str]:
     """Ids of the handwriting families, less the held-out ones and any variant of them."""
     fonts = json.loads((npm_pack(METADATA_PACKAGE, scratch) / "data" / "google-fonts-v2.json").read_text())
     ids = sorted(font["id"] for font in fonts.values() if font["category"] == "handwriting")
-    return [i for i in ids if not i.endswith(SKIPPED_SUFFIXES) and i not in DECORATED and not _near_held_out(i, held_out)]
+    return [
+        i for i in ids if not i.endswith(SKIPPED_SUFFIXES) and i not in DECORATED and not _near_held_out(i, held_out)
+    ]
 
 
 def _near_held_out(family: str, held_out: set[str]) -> bool:
     # "delius-unicase" is Delius redrawn and "patrick-hand-sc" is Patrick Hand: both held out.
     return any(family == h or family.startswith(h + "-") or h.startswith(family + "-") for h in held_out) or (
-        family.split("-")[0] in {h.split("-")[0] for h in held_out if h.startswith("nanum")})
+        family.split("-")[0] in {h.split("-")[0] for h in held_out if h.startswith("nanum")}
+    )
 
 
 def vendor_family(family: str, scratch: Path) -> dict | None:
@@ -69,8 +72,13 @@ def vendor_family(family: str, scratch: Path) -> dict | None:
     for weight, path in files.items():
         _subset_digits(path, target / f"{weight}.ttf")
     (target / "LICENSE").write_text((package / "LICENSE").read_text())
-    return {"id": family, "family": meta["family"], "weights": sorted(files), "version": meta["version"],
-            "license": meta["license"]["type"]}
+    return {
+        "id": family,
+        "family": meta["family"],
+        "weights": sorted(files),
+        "version": meta["version"],
+        "license": meta["license"]["type"],
+    }
 
 
 def _chosen_weights(weights: list[int]) -> list[int]:

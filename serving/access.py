@@ -43,8 +43,11 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
-    return parts.netloc.lower() == (host or "").lower() or (parts.hostname or "") in LOOPBACK_HOSTS \
+    return (
+        parts.netloc.lower() == (host or "").lower()
+        or (parts.hostname or "") in LOOPBACK_HOSTS
         or f"[{parts.hostname}]" in LOOPBACK_HOSTS
+    )
 
 
 def presented_token(path: str, authorization: str | None) -> str | None:
@@ -62,15 +65,21 @@ def check_upgrade(path: str, headers, allowed_origins: tuple[str, ...], token: s
     """None when the websocket upgrade may proceed, else why not (403 origin, 401 token)."""
     origin = headers.get("Origin")
     if not origin_allowed(origin, headers.get("Host"), allowed_origins):
-        return Refusal(http.HTTPStatus.FORBIDDEN, f"Origin {origin} may not open this websocket. Serve the page "
-                       "from this server, or start it with --allow-origin " + origin + ".")
+        return Refusal(
+            http.HTTPStatus.FORBIDDEN,
+            f"Origin {origin} may not open this websocket. Serve the page "
+            "from this server, or start it with --allow-origin " + origin + ".",
+        )
     if token is not None:
         given = presented_token(path, headers.get("Authorization"))
         # compare_digest takes the same time wherever the strings differ: no timing oracle.
         if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-            return Refusal(http.HTTPStatus.UNAUTHORIZED, "This server needs a token: send "
-                           "`Authorization: Bearer <token>` or add ?token=<token> to the websocket URL "
-                           "(the page passes on its own ?token=).")
+            return Refusal(
+                http.HTTPStatus.UNAUTHORIZED,
+                "This server needs a token: send "
+                "`Authorization: Bearer <token>` or add ?token=<token> to the websocket URL "
+                "(the page passes on its own ?token=).",
+            )
     return None
 
 
@@ -122,14 +131,21 @@ class ConnectionCaps:
     def refusal(self, address: str) -> Refusal | None:
         """Why one more connection from `address` is refused (503), or None."""
         if self._barred.get(address, 0.0) > time.monotonic():
-            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, "A connection from your address kept sending past "
-                           f"its rate limits; retry in {RETRY_AFTER_SECONDS} s.")
+            return Refusal(
+                http.HTTPStatus.SERVICE_UNAVAILABLE,
+                f"A connection from your address kept sending past its rate limits; retry in {RETRY_AFTER_SECONDS} s.",
+            )
         if sum(self.open.values()) >= self.total:
-            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, f"This server holds its {self.total} connections; "
-                           f"retry in {RETRY_AFTER_SECONDS} s.")
+            return Refusal(
+                http.HTTPStatus.SERVICE_UNAVAILABLE,
+                f"This server holds its {self.total} connections; retry in {RETRY_AFTER_SECONDS} s.",
+            )
         if self.open[address] >= self.per_address:
-            return Refusal(http.HTTPStatus.SERVICE_UNAVAILABLE, f"Your address holds {self.per_address} connections "
-                           f"already; close one or retry in {RETRY_AFTER_SECONDS} s.")
+            return Refusal(
+                http.HTTPStatus.SERVICE_UNAVAILABLE,
+                f"Your address holds {self.per_address} connections "
+                f"already; close one or retry in {RETRY_AFTER_SECONDS} s.",
+            )
         return None
 
     def opened(self, address: str) -> None:

@@ -24,8 +24,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from serving import metrics
-from serving.access import (RETRY_AFTER_SECONDS, ConnectionCaps, Refusal, ThrottledLog, check_upgrade,
-                            full_health_allowed, host_allowed)
+from serving.access import (
+    RETRY_AFTER_SECONDS,
+    ConnectionCaps,
+    Refusal,
+    ThrottledLog,
+    check_upgrade,
+    full_health_allowed,
+    host_allowed,
+)
 from serving.config import ServeConfig
 from serving.live import Job, LatestSlot, TokenBucket, run_jobs
 from serving.model_store import ModelStore, ServedModel, ServeError
@@ -46,9 +53,11 @@ MAX_QUEUED_FRAMES = 4
 HEAVY_SHARE = 0.25
 
 REGISTRY_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-PLACEHOLDER_PAGE = (b"<!doctype html><meta charset=utf-8><title>deMNISTify</title><p>deMNISTify is serving. "
-                    b"The drawing page is not built yet; connect a websocket client to this address "
-                    b"(see serving/PROTOCOL.md).</p>")
+PLACEHOLDER_PAGE = (
+    b"<!doctype html><meta charset=utf-8><title>deMNISTify</title><p>deMNISTify is serving. "
+    b"The drawing page is not built yet; connect a websocket client to this address "
+    b"(see serving/PROTOCOL.md).</p>"
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,10 @@ class App:
         self.caps.opened(address)
         metrics.CONNECTIONS.inc()
         slot = LatestSlot()
-        buckets = (TokenBucket(limits.max_messages_per_second, limits.burst),
-                   TokenBucket(limits.max_bytes_per_second, limits.byte_burst))
+        buckets = (
+            TokenBucket(limits.max_messages_per_second, limits.burst),
+            TokenBucket(limits.max_bytes_per_second, limits.byte_burst),
+        )
         abuse = TokenBucket(ABUSE_PER_SECOND, ABUSE_BURST)
         worker = asyncio.create_task(run_jobs(slot, self.store, self.scheduler, websocket.send))
         try:
@@ -97,8 +108,9 @@ class App:
                 metrics.ERRORS.labels(str(error.code)).inc()
                 await websocket.send(encode(error_event(error)))
                 if error.code == ErrorCode.RATE_LIMITED and not abuse.allow():
-                    refusals.warning("abuse", "Closed a connection from %s with 1008: it kept sending past its "
-                                     "rate limits.", address)
+                    refusals.warning(
+                        "abuse", "Closed a connection from %s with 1008: it kept sending past its rate limits.", address
+                    )
                     self.caps.bar(address)  # Reconnecting at once would start with fresh buckets.
                     await websocket.close(1008, "Kept sending past the rate limits; slow down.")
         except ConnectionClosed:
@@ -111,13 +123,17 @@ class App:
             # The worker ends with ConnectionClosed when the client left mid-send; that is expected.
             await asyncio.gather(worker, return_exceptions=True)
 
-    def _receive(self, message: str | bytes, slot: LatestSlot,
-                 buckets: tuple[TokenBucket, TokenBucket]) -> ProtocolError | None:
+    def _receive(
+        self, message: str | bytes, slot: LatestSlot, buckets: tuple[TokenBucket, TokenBucket]
+    ) -> ProtocolError | None:
         limits = self.config.limits
         if not buckets[0].allow() or not buckets[1].allow(len(message)):
-            return ProtocolError(ErrorCode.RATE_LIMITED, f"More than {limits.max_messages_per_second:g} messages "
-                                 f"or {limits.max_bytes_per_second} bytes per second; this one was dropped. "
-                                 "Send at most one per frame.")
+            return ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"More than {limits.max_messages_per_second:g} messages "
+                f"or {limits.max_bytes_per_second} bytes per second; this one was dropped. "
+                "Send at most one per frame.",
+            )
         try:
             job = Job(parse_message(message, self.config.limits))
         except ProtocolError as error:
@@ -138,19 +154,33 @@ class App:
             return {"status": self.store.health()["status"]}
         connections = len(self.server.connections) if self.server is not None else 0
         # pid tells workers sharing a port apart; tasks lets a soak test see that none leak.
-        return {**self.store.health(), "uptime_s": round(time.monotonic() - self.started, 1),
-                "connections": connections, "pid": os.getpid(), "tasks": len(asyncio.all_tasks())}
+        return {
+            **self.store.health(),
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "connections": connections,
+            "pid": os.getpid(),
+            "tasks": len(asyncio.all_tasks()),
+        }
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Let websocket upgrades through (any path) unless refused; answer plain HTTP GETs."""
         host = request.headers.get("Host")
         if not host_allowed(host, self.config.host, self.config.allowed_hosts):
-            return self._refuse(connection, "host", Refusal(http.HTTPStatus.MISDIRECTED_REQUEST, (
-                f"This server does not answer to the name {host!r}; use its address, or start it with "
-                "--allow-host NAME.")))
+            return self._refuse(
+                connection,
+                "host",
+                Refusal(
+                    http.HTTPStatus.MISDIRECTED_REQUEST,
+                    (
+                        f"This server does not answer to the name {host!r}; use its address, or start it with "
+                        "--allow-host NAME."
+                    ),
+                ),
+            )
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            refusal = check_upgrade(request.path, request.headers, self.config.allowed_origins, self.config.token) \
-                or self.caps.refusal(_address(connection))
+            refusal = check_upgrade(
+                request.path, request.headers, self.config.allowed_origins, self.config.token
+            ) or self.caps.refusal(_address(connection))
             return None if refusal is None else self._refuse(connection, "websocket", refusal)
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
@@ -169,10 +199,14 @@ class App:
 
     def _metrics(self, connection: ServerConnection, request: Request) -> Response:
         # With a token set, Prometheus presents it (a scrape config's `authorization`), as /healthz's details need.
-        if self.config.token is not None and not full_health_allowed(request.path, request.headers, self.config.token,
-                                                                     connection.remote_address):
-            return self._refuse(connection, "metrics", Refusal(http.HTTPStatus.UNAUTHORIZED, (
-                "/metrics needs the server's token (Authorization: Bearer).")))
+        if self.config.token is not None and not full_health_allowed(
+            request.path, request.headers, self.config.token, connection.remote_address
+        ):
+            return self._refuse(
+                connection,
+                "metrics",
+                Refusal(http.HTTPStatus.UNAUTHORIZED, ("/metrics needs the server's token (Authorization: Bearer).")),
+            )
         return http_response(http.HTTPStatus.OK, *metrics.exposition())
 
     def _refuse(self, connection: ServerConnection, kind: str, refusal: Refusal) -> Response:
@@ -206,9 +240,15 @@ def content_type(name: str) -> str:
 
 def http_response(status: http.HTTPStatus, body: bytes, content_type: str) -> Response:
     """A complete HTTP response (the connection closes after it)."""
-    headers = Headers([("Date", formatdate(usegmt=True)), ("Connection", "close"),
-                       ("Content-Length", str(len(body))), ("Content-Type", content_type),
-                       ("Cache-Control", "no-cache")])
+    headers = Headers(
+        [
+            ("Date", formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", content_type),
+            ("Cache-Control", "no-cache"),
+        ]
+    )
     return Response(status.value, status.phrase, headers, body)
 
 
@@ -222,8 +262,14 @@ def not_found(path: str) -> Response:
 async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
     """Load the model, listen, follow the registry; on exit close every connection with 1001."""
     loop = asyncio.get_running_loop()
-    store = ModelStore(config.model_uri, config.tracking_uri, config.cache_size, config.inference,
-                       config.model_threads_per_worker, config.tf_threads)
+    store = ModelStore(
+        config.model_uri,
+        config.tracking_uri,
+        config.cache_size,
+        config.inference,
+        config.model_threads_per_worker,
+        config.tf_threads,
+    )
     # Registry calls and model loads get their own thread so recognitions never wait behind them.
     registry_executor = ThreadPoolExecutor(1, thread_name_prefix="registry")
     executor = ThreadPoolExecutor(config.threads_per_worker, thread_name_prefix="recognize")
@@ -232,10 +278,16 @@ async def running_server(config: ServeConfig) -> AsyncIterator[RunningServer]:
         metrics.model_served(store.current.ref.name, store.current.ref.version)
         app = App(config, store, executor)
         # No compression: frames are small and deflate would cost CPU that recognition needs.
-        async with websockets_serve(app.handler, config.host, config.port, process_request=app.process_request,
-                                    max_size=config.limits.max_message_bytes, max_queue=MAX_QUEUED_FRAMES,
-                                    compression=None,
-                                    reuse_port=config.workers > 1) as server:
+        async with websockets_serve(
+            app.handler,
+            config.host,
+            config.port,
+            process_request=app.process_request,
+            max_size=config.limits.max_message_bytes,
+            max_queue=MAX_QUEUED_FRAMES,
+            compression=None,
+            reuse_port=config.workers > 1,
+        ) as server:
             app.server = server
             poller = asyncio.create_task(store.poll_forever(config.poll_seconds, registry_executor, app.on_swap))
             try:

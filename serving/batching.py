@@ -68,5 +68,5 @@ class BatchingClassifier:
             return
         start = 0
         for call in batch:
-            call.probabilities = probabilities[start: start + len(call.images)]
+            call.probabilities = probabilities[start : start + len(call.images)]
             call.done, start = True, start + len(call.images)

@@ -17,9 +17,8 @@ import numpy as np
 
 from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
 from pipeline import render_strokes_digit
-from serving.metrics import cache_counters
 from pipeline.types import Classifier, StrokeRenderer
-
+from serving.metrics import cache_counters
 
 # Each cache of each served model holds at most this many bytes of values, besides its entry cap.
 CACHE_BYTES = 2**25

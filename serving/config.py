@@ -6,8 +6,14 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from demnistify.constants import (DEFAULT_HOST, DEFAULT_MODEL_URI, DEFAULT_PATIENCE_SECONDS, DEFAULT_POLL_SECONDS,
-                                  DEFAULT_PORT, DEFAULT_PREVIEW_PATIENCE_SECONDS)
+from demnistify.constants import (
+    DEFAULT_HOST,
+    DEFAULT_MODEL_URI,
+    DEFAULT_PATIENCE_SECONDS,
+    DEFAULT_POLL_SECONDS,
+    DEFAULT_PORT,
+    DEFAULT_PREVIEW_PATIENCE_SECONDS,
+)
 
 INFERENCE_MODES = ("onnx", "onnx-float", "compiled", "predict")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -114,15 +120,20 @@ class ServeConfig:
         if min(self.max_connections, self.max_connections_per_address) < 1:
             raise ValueError("max_connections and max_connections_per_address must be >= 1.")
         if min(self.threads, self.tf_threads, self.model_threads, self.cache_size) < 0:
-            raise ValueError("threads, tf_threads and model_threads must be >= 0 (0: automatic) and "
-                             "cache_size >= 0.")
+            raise ValueError("threads, tf_threads and model_threads must be >= 0 (0: automatic) and cache_size >= 0.")
         if self.workers < 1 or (self.workers > 1 and self.port == 0):
-            raise ValueError(f"workers must be >= 1 and need a fixed port to share, got {self.workers} on port {self.port}.")
+            raise ValueError(
+                f"workers must be >= 1 and need a fixed port to share, got {self.workers} on port {self.port}."
+            )
         if self.token is not None and len(self.token) < 16:
-            raise ValueError("token must be at least 16 characters; make one with `python -c 'import secrets; "
-                             "print(secrets.token_urlsafe())'`.")
+            raise ValueError(
+                "token must be at least 16 characters; make one with `python -c 'import secrets; "
+                "print(secrets.token_urlsafe())'`."
+            )
         if not 0 <= self.patience_seconds <= self.preview_patience_seconds <= 10:
-            raise ValueError(f"patience_seconds and preview_patience_seconds must be in 0..10, the first no longer, "
-                             f"got {self.patience_seconds} and {self.preview_patience_seconds}.")
+            raise ValueError(
+                f"patience_seconds and preview_patience_seconds must be in 0..10, the first no longer, "
+                f"got {self.patience_seconds} and {self.preview_patience_seconds}."
+            )
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}.")

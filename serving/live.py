@@ -16,8 +16,17 @@ from pipeline import normalize_digit, recognize_image, recognize_strokes
 from pipeline.budget import Budget, Superseded, TooComplex
 from serving import metrics
 from serving.model_store import ModelStore, ServedModel
-from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest,
-                              encode, error_event, result_event)
+from serving.protocol import (
+    ErrorCode,
+    ImageRequest,
+    MatrixRequest,
+    ProtocolError,
+    Request,
+    StrokesRequest,
+    encode,
+    error_event,
+    result_event,
+)
 from serving.scheduler import OldestFirst, Pending
 
 logger = logging.getLogger(__name__)
@@ -127,9 +136,16 @@ def execute(job: Job, model: ServedModel, budget: Budget | None = None) -> str:
         return str(int(np.argmax(model.classify(digit[None])[0]))) if digit.any() else ""
     try:
         if isinstance(request, StrokesRequest):
-            recognition = recognize_strokes(request.strokes, request.width, request.height, model.classify,
-                                            pen_width=request.pen_width, render=model.render, memo=model.readings,
-                                            budget=budget)
+            recognition = recognize_strokes(
+                request.strokes,
+                request.width,
+                request.height,
+                model.classify,
+                pen_width=request.pen_width,
+                render=model.render,
+                memo=model.readings,
+                budget=budget,
+            )
         else:
             recognition = recognize_image(request.data, model.classify, budget)
     except TooComplex as error:
@@ -158,8 +174,13 @@ def run_newest(slot: LatestSlot, store: ModelStore) -> str | None:
         return _failed(error)
     except Exception:  # noqa: BLE001 - one bad drawing must not end the connection.
         logger.exception("Recognition failed")
-        return _failed(ProtocolError(ErrorCode.INTERNAL, "The server failed to recognize this drawing; it was "
-                                     "logged. Try again.", getattr(job.request, "id", None)))
+        return _failed(
+            ProtocolError(
+                ErrorCode.INTERNAL,
+                "The server failed to recognize this drawing; it was logged. Try again.",
+                getattr(job.request, "id", None),
+            )
+        )
     metrics.RECOGNITIONS.labels("answered").inc()
     metrics.RECOGNITION_SECONDS.observe(time.perf_counter() - job.received)
     return reply
@@ -178,8 +199,9 @@ def _budget(job: Job, superseded: Callable[[], bool]) -> Budget | None:
     return None  # Pictures get the pipeline's budget for their pixels.
 
 
-async def run_jobs(slot: LatestSlot, store: ModelStore, scheduler: OldestFirst,
-                   send: Callable[[str], Awaitable[None]]) -> None:
+async def run_jobs(
+    slot: LatestSlot, store: ModelStore, scheduler: OldestFirst, send: Callable[[str], Awaitable[None]]
+) -> None:
     """Whenever a drawing is pending, recognize the newest one when its turn comes and send the reply."""
     while True:
         await slot.wait()

@@ -15,22 +15,40 @@ RECOGNITION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 # The wait for a thread is nothing when idle and grows to the scheduler's patience (0.25-1 s) when busy.
 WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-RECOGNITIONS = Counter("demnistify_recognitions", "Drawings taken by a recognition thread, by outcome: answered "
-                       "(a result), failed (an error event), superseded (stopped for the connection's newer drawing).",
-                       ["outcome"])
-REPLACED = Counter("demnistify_drawings_replaced", "Drawings replaced by a newer one of their connection before "
-                   "a thread took them (never read).")
+RECOGNITIONS = Counter(
+    "demnistify_recognitions",
+    "Drawings taken by a recognition thread, by outcome: answered "
+    "(a result), failed (an error event), superseded (stopped for the connection's newer drawing).",
+    ["outcome"],
+)
+REPLACED = Counter(
+    "demnistify_drawings_replaced",
+    "Drawings replaced by a newer one of their connection before a thread took them (never read).",
+)
 ERRORS = Counter("demnistify_errors", "Error events sent to clients, by code (serving/PROTOCOL.md).", ["code"])
-RECOGNITION_SECONDS = Histogram("demnistify_recognition_seconds", "Server time per answered drawing, from its "
-                                "frame's arrival to its reply (the result's server_ms).", buckets=RECOGNITION_BUCKETS)
-WAIT_SECONDS = Histogram("demnistify_recognition_wait_seconds", "Wait between a drawing's arrival and a recognition "
-                         "thread taking it.", buckets=WAIT_BUCKETS)
-CACHE_LOOKUPS = Counter("demnistify_cache_lookups", "Lookups in the served model's caches (digits: classified "
-                        "digits, renders: rendered candidates, readings: read blobs), by result: hit or miss.",
-                        ["cache", "result"])
+RECOGNITION_SECONDS = Histogram(
+    "demnistify_recognition_seconds",
+    "Server time per answered drawing, from its frame's arrival to its reply (the result's server_ms).",
+    buckets=RECOGNITION_BUCKETS,
+)
+WAIT_SECONDS = Histogram(
+    "demnistify_recognition_wait_seconds",
+    "Wait between a drawing's arrival and a recognition thread taking it.",
+    buckets=WAIT_BUCKETS,
+)
+CACHE_LOOKUPS = Counter(
+    "demnistify_cache_lookups",
+    "Lookups in the served model's caches (digits: classified "
+    "digits, renders: rendered candidates, readings: read blobs), by result: hit or miss.",
+    ["cache", "result"],
+)
 CONNECTIONS = Gauge("demnistify_open_connections", "Open websocket connections.", multiprocess_mode="livesum")
-MODEL = Gauge("demnistify_model_info", "1 for the model version being served (by name and version), 0 for one "
-              "served before.", ["name", "version"], multiprocess_mode="livemax")
+MODEL = Gauge(
+    "demnistify_model_info",
+    "1 for the model version being served (by name and version), 0 for one served before.",
+    ["name", "version"],
+    multiprocess_mode="livemax",
+)
 SWAPS = Counter("demnistify_model_swaps", "Hot swaps to another version after the alias moved.")
 
 _served: list[tuple[str, str]] = []

@@ -16,11 +16,11 @@ import numpy as np
 from demnistify.constants import IMAGE_SIZE
 from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
+from registry.client import ModelRef, RegistryError, connect, get_alias, parse_model_uri, resolve
+from registry.loading import load_int8_graph, load_keras_model
 from serving.batching import BatchingClassifier
 from serving.caches import BoundedLru, DigitCache, RenderCache
 from serving.onnx_runtime import make_int8_classifier, make_onnx_classifier
-from training.registry import (ModelRef, RegistryError, connect, get_alias, load_int8_graph, load_keras_model,
-                               parse_model_uri, resolve)
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,14 @@ def configure_tensorflow(threads: int) -> None:
             logger.debug("TensorFlow is initialized already; its thread settings stay.")
 
 
-def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
-                      inference: str = "onnx", threads: int = 1, tf_threads: int = 0) -> ServedModel:
+def load_served_model(
+    ref: ModelRef,
+    tracking_uri: str | None,
+    cache_size: int,
+    inference: str = "onnx",
+    threads: int = 1,
+    tf_threads: int = 0,
+) -> ServedModel:
     """Load a version and build its classifier (blocking: seconds); RegistryError when it fails.
 
     With `onnx`, a version registered with the digest of its int8 graph (by `demnistify train`)
@@ -70,8 +76,9 @@ def load_served_model(ref: ModelRef, tracking_uri: str | None, cache_size: int,
     classify = _registered_int8(ref, int8_graph, threads) if int8_graph is not None and ref.int8_digest else None
     if classify is None:
         # A graph that is not the one registered with its version is never served; the export is.
-        classify = _keras_classifier(ref, tracking_uri, inference, threads, tf_threads,
-                                     None if ref.int8_digest else int8_graph)
+        classify = _keras_classifier(
+            ref, tracking_uri, inference, threads, tf_threads, None if ref.int8_digest else int8_graph
+        )
     logger.info("Version %s runs on %s.", ref.version, runtime_name(classify))
     if not cache_size:
         return ServedModel(ref, classify)
@@ -82,19 +89,24 @@ def _registered_int8(ref: ModelRef, graph: bytes, threads: int) -> Classifier | 
     # Training logged this graph after checking it on validation digits, and registered its
     # digest with the version: a matching graph needs no Keras model to be compared with.
     if hashlib.sha256(graph).hexdigest() != ref.int8_digest:
-        logger.warning("Version %s: its int8 graph is not the one registered with it (the digest differs); "
-                       "loading its Keras model instead.", ref.version)
+        logger.warning(
+            "Version %s: its int8 graph is not the one registered with it (the digest differs); "
+            "loading its Keras model instead.",
+            ref.version,
+        )
         return None
     try:
         return BatchingClassifier(make_int8_classifier(graph, threads))
     except Exception as error:  # noqa: BLE001 - a graph ONNX Runtime cannot run fails in many ways.
-        logger.warning("Version %s: its int8 graph does not run (%s); loading its Keras model instead.",
-                       ref.version, error)
+        logger.warning(
+            "Version %s: its int8 graph does not run (%s); loading its Keras model instead.", ref.version, error
+        )
         return None
 
 
-def _keras_classifier(ref: ModelRef, tracking_uri: str | None, inference: str, threads: int, tf_threads: int,
-                      int8_graph: bytes | None) -> Classifier:
+def _keras_classifier(
+    ref: ModelRef, tracking_uri: str | None, inference: str, threads: int, tf_threads: int, int8_graph: bytes | None
+) -> Classifier:
     configure_tensorflow(tf_threads)
     model = load_keras_model(ref, tracking_uri)
     try:
@@ -112,7 +124,7 @@ def _make_classifier(model, inference: str, threads: int, int8_graph: bytes | No
             return BatchingClassifier(make_onnx_classifier(model, threads, int8_graph))
         except Exception as error:  # noqa: BLE001 - any export failure leaves TensorFlow to serve.
             logger.warning("Cannot run this version on ONNX Runtime (%s); using compiled TensorFlow.", error)
-    from training.inference import make_classifier
+    from registry.keras_models import make_classifier
 
     return BatchingClassifier(make_classifier(model))
 
@@ -131,8 +143,15 @@ def make_predict_classifier(model) -> Classifier:
 class ModelStore:
     """Holds the current model; `poll_forever` follows the alias and swaps in new versions."""
 
-    def __init__(self, model_uri: str, tracking_uri: str | None, cache_size: int, inference: str = "onnx",
-                 threads: int = 1, tf_threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_uri: str,
+        tracking_uri: str | None,
+        cache_size: int,
+        inference: str = "onnx",
+        threads: int = 1,
+        tf_threads: int = 0,
+    ) -> None:
         try:
             self.name, self.alias, self.pinned = parse_model_uri(model_uri)
         except RegistryError as error:
@@ -154,10 +173,12 @@ class ModelStore:
             ref = resolve(self._client, self.model_uri)
             self.current = load_served_model(ref, self.tracking_uri, *self._load_options)
         except RegistryError as error:
-            hint = (f"Start the tracking server, or point --tracking-uri at it (now {self._client.tracking_uri})."
-                    if "unreachable" in str(error) else
-                    "Train and register a model with `demnistify train` (add --tracking-uri if the registry "
-                    "is elsewhere).")
+            hint = (
+                f"Start the tracking server, or point --tracking-uri at it (now {self._client.tracking_uri})."
+                if "unreachable" in str(error)
+                else "Train and register a model with `demnistify train` (add --tracking-uri if the registry "
+                "is elsewhere)."
+            )
             raise ServeError(f"Cannot serve {self.model_uri}: {error}\n{hint}") from error
         freeze_heap()
         return self.current
@@ -176,8 +197,10 @@ class ModelStore:
                     on_swap(swapped)
             except Exception as error:  # noqa: BLE001 - whatever failed, the next poll may succeed.
                 logger.exception("Following %s@%s failed", self.name, self.alias)
-                self._fail(f"Following {self.name}@{self.alias} failed ({type(error).__name__}: {error}); still "
-                           f"serving version {self.current.ref.version}, retrying.")
+                self._fail(
+                    f"Following {self.name}@{self.alias} failed ({type(error).__name__}: {error}); still "
+                    f"serving version {self.current.ref.version}, retrying."
+                )
                 self.failures += 1
 
     def backoff(self, failures: int) -> float:
@@ -195,8 +218,9 @@ class ModelStore:
             return self._fail(f"Registry unreachable, still serving version {self.current.ref.version}: {error}")
         self.failures = 0
         if ref is None:
-            return self._fail(f"{self.name}@{self.alias} no longer exists; still serving "
-                              f"version {self.current.ref.version}.")
+            return self._fail(
+                f"{self.name}@{self.alias} no longer exists; still serving version {self.current.ref.version}."
+            )
         if ref.version == self.current.ref.version:
             self.error = self._failed = None
             return None
@@ -208,13 +232,14 @@ class ModelStore:
         logger.info("%s@%s moved to version %s; loading it.", self.name, self.alias, ref.version)
         loop = asyncio.get_running_loop()
         try:
-            model = await loop.run_in_executor(executor, load_served_model, ref, self.tracking_uri,
-                                               *self._load_options)
+            model = await loop.run_in_executor(executor, load_served_model, ref, self.tracking_uri, *self._load_options)
         except Exception as error:  # noqa: BLE001 - a transient failure of any kind is retried.
             times = self._failed[1] + 1 if self._failed is not None and self._failed[0] == ref.version else 1
             self._failed = (ref.version, times, time.monotonic() + self.backoff(times))
-            return self._fail(f"Version {ref.version} failed to load; still serving version "
-                              f"{self.current.ref.version} and retrying with backoff: {error}")
+            return self._fail(
+                f"Version {ref.version} failed to load; still serving version "
+                f"{self.current.ref.version} and retrying with backoff: {error}"
+            )
         # One assignment: requests already running finish on the model they started with.
         self.current, self.error, self._failed = model, None, None
         await loop.run_in_executor(executor, freeze_heap)
@@ -230,9 +255,11 @@ class ModelStore:
     def health(self) -> dict:
         """Status and model for /healthz: `degraded` with the error while the alias cannot be followed."""
         ref = self.current.ref
-        status = {"status": "degraded" if self.error else "ok",
-                  "model": {"name": ref.name, "version": ref.version, "run_id": ref.run_id},
-                  "inference": inference_stats(self.current)}
+        status = {
+            "status": "degraded" if self.error else "ok",
+            "model": {"name": ref.name, "version": ref.version, "run_id": ref.run_id},
+            "inference": inference_stats(self.current),
+        }
         return {**status, "error": self.error} if self.error else status
 
 

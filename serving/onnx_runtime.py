@@ -26,7 +26,7 @@ def make_onnx_classifier(model, threads: int, int8_graph: bytes | None = None) -
     digits like the model is passed over for the export (with a warning). Raises ValueError
     when the exported graph does not reproduce the Keras model's probabilities.
     """
-    from training.quantize import export_onnx
+    from registry.keras_models import export_onnx
 
     if int8_graph is not None:
         try:
@@ -49,8 +49,11 @@ def make_int8_classifier(graph: bytes, threads: int) -> OnnxClassifier:
     classifier = OnnxClassifier(onnx_session(graph, threads), runtime="onnxruntime-int8")
     probe = _drawn_digits()
     probabilities = np.asarray(classifier(probe))
-    if probabilities.shape != (len(probe), NUM_CLASSES) or not np.isfinite(probabilities).all() \
-            or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+    if (
+        probabilities.shape != (len(probe), NUM_CLASSES)
+        or not np.isfinite(probabilities).all()
+        or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+    ):
         raise ValueError(f"The graph does not give class probabilities for digits (shape {probabilities.shape}).")
     return classifier
 
@@ -60,14 +63,20 @@ def _drawn_digits() -> np.ndarray:
     from pipeline import render_strokes_digit
 
     circle = [[50 + 30 * np.sin(t), 50 - 45 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 24)]
-    drawings = [[[[50, 5], [48, 95]]], [circle], [[[10, 5], [90, 5], [40, 95]]],
-                [[[55, 5], [10, 60], [90, 60]], [[70, 30], [70, 95]]]]
-    return np.stack([render_strokes_digit([np.asarray(s, dtype=np.float64) for s in strokes])
-                     for strokes in drawings])[..., None]
+    drawings = [
+        [[[50, 5], [48, 95]]],
+        [circle],
+        [[[10, 5], [90, 5], [40, 95]]],
+        [[[55, 5], [10, 60], [90, 60]], [[70, 30], [70, 95]]],
+    ]
+    return np.stack([render_strokes_digit([np.asarray(s, dtype=np.float64) for s in strokes]) for strokes in drawings])[
+        ..., None
+    ]
 
 
-def _check_agreement(classifier: OnnxClassifier, model, tolerance: float = AGREEMENT_TOLERANCE,
-                     probe: np.ndarray | None = None) -> None:
+def _check_agreement(
+    classifier: OnnxClassifier, model, tolerance: float = AGREEMENT_TOLERANCE, probe: np.ndarray | None = None
+) -> None:
     # Random ink and blank digits exercise every layer; a wrong export shows up at once.
     if probe is None:
         probe = np.random.default_rng(0).random((8, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.float32)
@@ -76,4 +85,3 @@ def _check_agreement(classifier: OnnxClassifier, model, tolerance: float = AGREE
     difference = float(np.abs(classifier(probe) - expected).max())
     if not difference <= tolerance:
         raise ValueError(f"The ONNX graph differs from the Keras model by {difference:.2g} (tolerance {tolerance:g}).")
-

@@ -69,11 +69,18 @@ class OldestFirst:
     more work than threads take, and the order is decided as late as possible.
     """
 
-    def __init__(self, executor: Executor, patience: float = DEFAULT_PATIENCE_SECONDS,
-                 preview_patience: float = DEFAULT_PREVIEW_PATIENCE_SECONDS, heavy_lanes: int = 1) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        patience: float = DEFAULT_PATIENCE_SECONDS,
+        preview_patience: float = DEFAULT_PREVIEW_PATIENCE_SECONDS,
+        heavy_lanes: int = 1,
+    ) -> None:
         if not 0 <= patience <= preview_patience:
-            raise ValueError(f"patience must be >= 0 seconds and preview_patience at least as long, got "
-                             f"{patience!r} and {preview_patience!r}.")
+            raise ValueError(
+                f"patience must be >= 0 seconds and preview_patience at least as long, got "
+                f"{patience!r} and {preview_patience!r}."
+            )
         self._executor, self.patience, self.preview_patience = executor, patience, preview_patience
         self._heap: list[_Entry] = []
         self._queued: dict[int, _Entry] = {}  # id(slot) -> its live entry.

@@ -47,8 +47,9 @@ class Supervisor:
         self.restarts = 0
 
     def start(self, index: int) -> None:
-        process = self.context.Process(target=_worker, args=(self.config, logging.getLogger().level),
-                                       name=f"worker-{index}")
+        process = self.context.Process(
+            target=_worker, args=(self.config, logging.getLogger().level), name=f"worker-{index}"
+        )
         process.start()
         self.workers[index], self.started[index] = process, time.monotonic()
 
@@ -70,12 +71,22 @@ class Supervisor:
         """Replace a dead worker, unless it died at its start (then the set stops)."""
         process_ended(process.pid)  # Its open connections and model no longer count in /metrics.
         if time.monotonic() - self.started[index] < MIN_UPTIME_SECONDS:
-            logger.error("Worker %d (pid %d) exited with %s %.1f s after its start; stopping every worker.",
-                         index, process.pid, process.exitcode, time.monotonic() - self.started[index])
+            logger.error(
+                "Worker %d (pid %d) exited with %s %.1f s after its start; stopping every worker.",
+                index,
+                process.pid,
+                process.exitcode,
+                time.monotonic() - self.started[index],
+            )
             self.failed = abs(process.exitcode or 1)
             return
-        logger.error("Worker %d (pid %d) died (exit %s); starting another in %g s while the others serve.",
-                     index, process.pid, process.exitcode, RESTART_DELAY_SECONDS)
+        logger.error(
+            "Worker %d (pid %d) died (exit %s); starting another in %g s while the others serve.",
+            index,
+            process.pid,
+            process.exitcode,
+            RESTART_DELAY_SECONDS,
+        )
         time.sleep(RESTART_DELAY_SECONDS)
         if not self.signalled:
             self.restarts += 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tests.clients_support import densify, number_strokes
+from tests.support import densify, number_strokes
 
 NUMBER = "17"
 PREVIEWS = 5  # Frames sent with the pen down before the finished drawing.
@@ -32,8 +32,19 @@ def frames(client: int, drawing: int) -> tuple[int, list[str]]:
                 partial.append(stroke[:budget])
                 budget -= len(stroke)
         last = step == PREVIEWS + 1
-        out.append(json.dumps({"type": "recognize", "id": final_id - PREVIEWS - 1 + step, "width": 800,
-                               "height": 300, "pen_width": 14, "strokes": partial, "pen_down": not last}))
+        out.append(
+            json.dumps(
+                {
+                    "type": "recognize",
+                    "id": final_id - PREVIEWS - 1 + step,
+                    "width": 800,
+                    "height": 300,
+                    "pen_width": 14,
+                    "strokes": partial,
+                    "pen_down": not last,
+                }
+            )
+        )
     return final_id, out
 
 
@@ -94,9 +105,17 @@ class Client:
             tries += 1
             answer = await self.ask(sequence[-1], final_id)
             if answer is not None:
-                self.log["finals"].append({"id": final_id, "sent": sent, "answered": time.time(), "tries": tries,
-                                           "type": answer["type"], "text": answer.get("text"),
-                                           "version": (answer.get("model") or {}).get("version")})
+                self.log["finals"].append(
+                    {
+                        "id": final_id,
+                        "sent": sent,
+                        "answered": time.time(),
+                        "tries": tries,
+                        "type": answer["type"],
+                        "text": answer.get("text"),
+                        "version": (answer.get("model") or {}).get("version"),
+                    }
+                )
                 return
             await self.reconnect()
 

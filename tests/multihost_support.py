@@ -25,8 +25,12 @@ from demnistify.constants import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 # Back network (tracking server, replicas, nginx) on one bridge; the client reaches nginx only.
-HOSTS = {"a": ("tracking", "10.23.0.1"), "b": ("replica-b", "10.23.0.2"), "c": ("replica-c", "10.23.0.3"),
-         "d": ("proxy", "10.23.0.4")}
+HOSTS = {
+    "a": ("tracking", "10.23.0.1"),
+    "b": ("replica-b", "10.23.0.2"),
+    "c": ("replica-c", "10.23.0.3"),
+    "d": ("proxy", "10.23.0.4"),
+}
 FRONT = ("10.24.0.1", "10.24.0.2")  # nginx's public address, the client host's.
 PUBLIC_NAME = "demnistify.example.org"
 
@@ -57,12 +61,38 @@ class Network:
         run("ip", "-n", sw, "link", "set", "br0", "up")
         for host, (_, address) in HOSTS.items():
             # Both ends are made inside the namespaces: nothing appears in the test's own.
-            run("ip", "link", "add", "eth0", "netns", self.ns(host), "type", "veth", "peer", "name", f"to-{host}",
-                "netns", sw)
+            run(
+                "ip",
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                self.ns(host),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                f"to-{host}",
+                "netns",
+                sw,
+            )
             run("ip", "-n", sw, "link", "set", f"to-{host}", "master", "br0", "up")
             self._address(host, "eth0", f"{address}/24")
-        run("ip", "link", "add", "eth1", "netns", self.ns("d"), "type", "veth", "peer", "name", "eth0", "netns",
-            self.ns("cl"))
+        run(
+            "ip",
+            "link",
+            "add",
+            "eth1",
+            "netns",
+            self.ns("d"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            self.ns("cl"),
+        )
         self._address("d", "eth1", f"{FRONT[0]}/24")
         self._address("cl", "eth0", f"{FRONT[1]}/24")
 
@@ -74,22 +104,37 @@ class Network:
         # `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts: the hosts know each other by name.
         folder = Path("/etc/netns") / name
         folder.mkdir(parents=True, exist_ok=True)
-        lines = ["127.0.0.1 localhost", *(f"{address} {host}" for host, address in HOSTS.values()),
-                 f"{FRONT[0]} {PUBLIC_NAME}"]
+        lines = [
+            "127.0.0.1 localhost",
+            *(f"{address} {host}" for host, address in HOSTS.values()),
+            f"{FRONT[0]} {PUBLIC_NAME}",
+        ]
         (folder / "hosts").write_text("\n".join(lines) + "\n")
 
     def start(self, host: str, command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
         """Run `command` on `host` in its own process group, output to `log`."""
         with log.open("w") as output:
-            process = subprocess.Popen(["ip", "netns", "exec", self.ns(host), *command], stdout=output,
-                                       stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=REPO_ROOT)
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns(host), *command],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                cwd=REPO_ROOT,
+            )
         self.processes.append(process)
         return process
 
     def python(self, host: str, code: str, timeout: float = 30) -> str:
         """Run a Python snippet on `host` and return its output."""
-        return subprocess.run(["ip", "netns", "exec", self.ns(host), sys.executable, "-c", code], check=True,
-                              capture_output=True, text=True, timeout=timeout, env=host_env()).stdout
+        return subprocess.run(
+            ["ip", "netns", "exec", self.ns(host), sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=host_env(),
+        ).stdout
 
     def destroy(self) -> None:
         """Stop every process started in the namespaces, then remove them with their links and hosts files."""
@@ -126,8 +171,9 @@ def environment_file(path: Path = DEPLOY / "demnistify.env") -> dict[str, str]:
 
 def unit_environment(unit: Path) -> dict[str, str]:
     """A unit's own Environment=NAME=value lines."""
-    lines = [line.removeprefix("Environment=") for line in unit.read_text().splitlines()
-             if line.startswith("Environment=")]
+    lines = [
+        line.removeprefix("Environment=") for line in unit.read_text().splitlines() if line.startswith("Environment=")
+    ]
     return dict(line.split("=", 1) for line in lines)
 
 
@@ -136,8 +182,7 @@ def exec_start(unit: Path, env: dict[str, str], hostname: str = "") -> list[str]
     name, the program from this venv."""
     line = next(line for line in unit.read_text().splitlines() if line.startswith("ExecStart="))
     words = shlex.split(line.removeprefix("ExecStart="))
-    words = [re.sub(r"\$\{(\w+)\}", lambda match: env[match.group(1)], word).replace("%H", hostname)
-             for word in words]
+    words = [re.sub(r"\$\{(\w+)\}", lambda match: env[match.group(1)], word).replace("%H", hostname) for word in words]
     # The units name the install in /opt/demnistify/venv; the test runs the one it is in.
     return [str(Path(sys.executable).parent / Path(words[0]).name), *words[1:]]
 
@@ -150,25 +195,28 @@ def register_version(tracking_uri: str, graph_path: Path, champion: bool) -> str
     from mlflow.exceptions import MlflowException
 
     from demnistify.constants import CHAMPION_ALIAS, DIGIT_GRAPH_ARTIFACT, MODEL_NAME
-    from training.registry import INT8_DIGEST_TAG
+    from registry.client import INT8_DIGEST_TAG
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri, tracking_uri)
     experiment = mlflow.set_experiment("multihost").experiment_id
     with tempfile.TemporaryDirectory() as staging, mlflow.start_run(experiment_id=experiment) as run:
-        # The layout the server reads a version from (training.registry.model_artifact): an MLmodel
+        # The layout the server reads a version from (registry.loading.model_artifact): an MLmodel
         # whose pyfunc flavour names the digit graph's folder.
         model = Path(staging) / "recognizer"
         (model / "artifacts" / DIGIT_GRAPH_ARTIFACT).mkdir(parents=True)
         shutil.copy(graph_path, model / "artifacts" / DIGIT_GRAPH_ARTIFACT / "model.onnx")
-        (model / "MLmodel").write_text(f"flavors:\n  python_function:\n    artifacts:\n      {DIGIT_GRAPH_ARTIFACT}:\n"
-                                       f"        path: artifacts/{DIGIT_GRAPH_ARTIFACT}\n")
+        (model / "MLmodel").write_text(
+            f"flavors:\n  python_function:\n    artifacts:\n      {DIGIT_GRAPH_ARTIFACT}:\n"
+            f"        path: artifacts/{DIGIT_GRAPH_ARTIFACT}\n"
+        )
         mlflow.log_artifacts(str(model), artifact_path="recognizer")
     with contextlib.suppress(MlflowException):
         client.create_registered_model(MODEL_NAME)
     digest = hashlib.sha256(graph_path.read_bytes()).hexdigest()
-    version = client.create_model_version(MODEL_NAME, f"{run.info.artifact_uri}/recognizer", run.info.run_id,
-                                          tags={INT8_DIGEST_TAG: digest}).version
+    version = client.create_model_version(
+        MODEL_NAME, f"{run.info.artifact_uri}/recognizer", run.info.run_id, tags={INT8_DIGEST_TAG: digest}
+    ).version
     if champion:
         client.set_registered_model_alias(MODEL_NAME, CHAMPION_ALIAS, str(version))
     return str(version)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from training.augment import AugmentedBatches, AugmentSettings, augment_digit, digit_pair
-from training.trace import trace_digit
-from training.traces import traced_digits
+from training.trace_cache import traced_digits
+from training.tracer import trace_digit
 
 
 def bar_digit() -> np.ndarray:
@@ -21,9 +21,11 @@ def bar_digit() -> np.ndarray:
 
 def test_every_augmentation_path_gives_a_normalized_digit():
     rng = np.random.default_rng(0)
-    paths = {"clean": AugmentSettings(clean_probability=1.0),
-             "bitmap": AugmentSettings(clean_probability=0.0, stroke_probability=0.0, thickness_probability=1.0),
-             "strokes": AugmentSettings(clean_probability=0.0, stroke_probability=1.0)}
+    paths = {
+        "clean": AugmentSettings(clean_probability=1.0),
+        "bitmap": AugmentSettings(clean_probability=0.0, stroke_probability=0.0, thickness_probability=1.0),
+        "strokes": AugmentSettings(clean_probability=0.0, stroke_probability=1.0),
+    }
     traced = [np.array([[14.0, 4.0], [14.0, 23.0]])]
     for name, settings in paths.items():
         digit = augment_digit(bar_digit(), rng, settings, lambda: traced)
@@ -85,7 +87,7 @@ def test_a_digit_pair_is_one_wide_piece_with_both_digits():
         rows, columns = np.nonzero(pair > 0.3)
         # Two 1s are set apart, never one thick 1: two separate columns of ink, wide as a digit.
         assert np.ptp(columns) >= 0.55 * np.ptp(rows)
-        assert (pair[:, columns.min():columns.max() + 1].max(axis=0) < 0.3).any()
+        assert (pair[:, columns.min() : columns.max() + 1].max(axis=0) < 0.3).any()
         # A 1 may overlap a 0 by half the 1's width (nothing), so it stands beside the 0, not inside it.
         beside = digit_pair(ring, bar, np.random.default_rng(seed), settings) > 0.3
         rows, columns = np.nonzero(beside)

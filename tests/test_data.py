@@ -34,8 +34,13 @@ def test_raw_idx_files_are_accepted(mnist_dir, tmp_path):
 
 
 def test_keras_npz_is_accepted(mnist, tmp_path):
-    np.savez(tmp_path / "mnist.npz", x_train=mnist.train_images, y_train=mnist.train_labels,
-             x_test=mnist.test_images, y_test=mnist.test_labels)
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=mnist.train_images,
+        y_train=mnist.train_labels,
+        x_test=mnist.test_images,
+        y_test=mnist.test_labels,
+    )
     loaded = load_mnist(tmp_path)
     assert np.array_equal(loaded.test_labels, mnist.test_labels)
 
@@ -43,8 +48,13 @@ def test_keras_npz_is_accepted(mnist, tmp_path):
 def test_altered_npz_is_rejected(mnist, tmp_path):
     altered = mnist.test_labels.copy()
     altered[0] = (altered[0] + 1) % 10
-    np.savez(tmp_path / "mnist.npz", x_train=mnist.train_images, y_train=mnist.train_labels,
-             x_test=mnist.test_images, y_test=altered)
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=mnist.train_images,
+        y_train=mnist.train_labels,
+        x_test=mnist.test_images,
+        y_test=altered,
+    )
     with pytest.raises(DataError, match="test_labels"):
         load_mnist(tmp_path)
 

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.clients_support import free_port
-from tests.conftest import healthy, wait_until
-from tests.test_page_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.server_support import free_port, healthy, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -21,8 +19,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 def mlflow_ui(trained_store, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("mlflow-ui") / "ui.log"
-    command = [str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", trained_store.tracking_uri,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "ui",
+        "--backend-store-uri",
+        trained_store.tracking_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     with log.open("w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -33,20 +41,18 @@ def mlflow_ui(trained_store, tmp_path_factory):
     server.wait(timeout=30)
 
 
-def test_the_experiment_opens_on_its_training_runs(mlflow_ui, trained_store):
+def test_the_experiment_opens_on_its_training_runs(mlflow_ui, trained_store, browser):
     client = MlflowClient(tracking_uri=trained_store.tracking_uri)
     experiment = client.get_experiment_by_name("demnistify")
     run = client.get_run(trained_store.result.run_id)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        # MLflow 3.17's UI chooses its navigation by the workflow type in the link (or the one
-        # the browser last chose), not by the experiment's kind tag: links we print carry it.
-        page.goto(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}?workflowType=machine_learning")
-        expect(page.get_by_text(run.info.run_name).first).to_be_visible(timeout=90_000)
-        assert f"/experiments/{experiment.experiment_id}/runs" in page.url
-        # The run's page, from the version's description link, shows the run's datasets.
-        link = client.get_model_version("demnistify-cnn", trained_store.result.model.version).description
-        page.goto(f"{mlflow_ui}/{link.split('](', 1)[1].split(')', 1)[0]}")
-        expect(page.locator("text=mnist-train >> visible=true").first).to_be_visible(timeout=90_000)
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    # MLflow 3.17's UI chooses its navigation by the workflow type in the link (or the one
+    # the browser last chose), not by the experiment's kind tag: links we print carry it.
+    page.goto(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}?workflowType=machine_learning")
+    expect(page.get_by_text(run.info.run_name).first).to_be_visible(timeout=90_000)
+    assert f"/experiments/{experiment.experiment_id}/runs" in page.url
+    # The run's page, from the version's description link, shows the run's datasets.
+    link = client.get_model_version("demnistify-cnn", trained_store.result.model.version).description
+    page.goto(f"{mlflow_ui}/{link.split('](', 1)[1].split(')', 1)[0]}")
+    expect(page.locator("text=mnist-train >> visible=true").first).to_be_visible(timeout=90_000)
+    page.close()

@@ -16,8 +16,9 @@ def test_build_model_shapes_and_softmax():
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("settings", [dict(width=0), dict(dropout_rate=1.0), dict(num_classes=1),
-                                      dict(input_shape=(32, 32, 1))])
+@pytest.mark.parametrize(
+    "settings", [dict(width=0), dict(dropout_rate=1.0), dict(num_classes=1), dict(input_shape=(32, 32, 1))]
+)
 def test_build_model_rejects_bad_settings(settings):
     from training.model import build_model
 
@@ -26,7 +27,7 @@ def test_build_model_rejects_bad_settings(settings):
 
 
 def test_compiled_classifier_matches_the_model():
-    from training.inference import make_classifier
+    from registry.keras_models import make_classifier
     from training.model import build_model
 
     model = build_model(width=8)

@@ -10,47 +10,31 @@ import shutil
 import threading
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from demnistify.constants import CHAMPION_ALIAS, DEFAULT_MODEL_URI, MODEL_NAME, REPO_ROOT
 from serving.config import STATIC_DIR, ServeConfig
-from tests.clients_support import ServerThread, densify, number_strokes
+from tests.server_support import ServerThread
+from tests.support import densify, number_strokes
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps dialing out, which this sandbox refuses.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="module")
-def store(trained_store, tmp_path_factory):
-    """A copy of the trained store: the model-badge test registers a version in it."""
-    root = tmp_path_factory.mktemp("page-store")
-    shutil.copy(trained_store.root / "mlflow.db", root / "mlflow.db")
-    return f"sqlite:///{root / 'mlflow.db'}"
-
-
-def serve_config(store: str, port: int = 0) -> ServeConfig:
+def page_config(store, port: int = 0) -> ServeConfig:
+    """The page's server on a copy of the trained store (the model-badge test registers a version in it)."""
     # Following the alias with a short poll lets a promotion reach the page within a second.
-    return ServeConfig(port=port, model_uri=DEFAULT_MODEL_URI, tracking_uri=store, poll_seconds=0.3, threads=2)
+    return ServeConfig(
+        port=port, model_uri=DEFAULT_MODEL_URI, tracking_uri=store.tracking_uri, poll_seconds=0.3, threads=2
+    )
 
 
 @pytest.fixture(scope="module")
-def server(store):
-    with ServerThread(serve_config(store)) as running:
+def server(own_store):
+    with ServerThread(page_config(own_store)) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture()
@@ -126,13 +110,16 @@ def test_mouse_drawing_shows_the_number_and_digit_boxes(page, server):
 
 
 def test_touch_drawing_neither_scrolls_nor_zooms(browser, server):
-    context = browser.new_context(viewport={"width": 390, "height": 740}, device_scale_factor=3,
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 740}, device_scale_factor=3, is_mobile=True, has_touch=True
+    )
     page = open_page(context.new_page(), server.port)
     assert page.locator("#pad").evaluate("pad => getComputedStyle(pad).touchAction") == "none"
     # Make the page scrollable, so a finger that pans instead of drawing would scroll it.
-    page.add_style_tag(content="html, body { overflow: auto !important; } body::after { content: ''; "
-                               "display: block; min-height: 3000px; }")
+    page.add_style_tag(
+        content="html, body { overflow: auto !important; } body::after { content: ''; "
+        "display: block; min-height: 3000px; }"
+    )
     draw_with_touch(page, number_strokes("17", 40, 40, height=140))
     expect_number(page, "17", boxes=2)
     assert page.evaluate("[window.scrollX, window.scrollY, window.visualViewport.scale]") == [0, 0, 1]
@@ -161,10 +148,10 @@ def test_undo_and_clear_with_buttons_and_keys(page, server):
     expect(page.locator("#result")).to_have_text("Draw a number")
 
 
-def test_model_badge_follows_a_promotion(page, server, store):
-    from training.registry import connect
+def test_model_badge_follows_a_promotion(page, server, own_store):
+    from registry.client import connect
 
-    client = connect(store)
+    client = connect(own_store.tracking_uri)
     current = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
     open_page(page, server.port)
     expect(page.locator("#model")).to_have_text(f"{MODEL_NAME} v{current.version}")
@@ -175,8 +162,8 @@ def test_model_badge_follows_a_promotion(page, server, store):
     expect(page.locator("#model")).to_have_text(f"{MODEL_NAME} v{new.version}", timeout=30_000)
 
 
-def test_reconnects_after_the_server_restarts(page, store):
-    first = ServerThread(serve_config(store))
+def test_reconnects_after_the_server_restarts(page, own_store):
+    first = ServerThread(page_config(own_store))
     port = first.start()
     open_page(page, port)
     draw_with_mouse(page, number_strokes("4", 80, 60, height=180))
@@ -185,7 +172,7 @@ def test_reconnects_after_the_server_restarts(page, store):
     expect(page.locator("#status")).not_to_have_attribute("data-state", "online", timeout=TIMEOUT_MS)
     # Drawn while offline: the page sends it once the server is back.
     draw_with_mouse(page, number_strokes("7", 80 + 160, 60, height=180))
-    with ServerThread(serve_config(store, port)):
+    with ServerThread(page_config(own_store, port)):
         expect(page.locator("#status")).to_have_attribute("data-state", "online", timeout=TIMEOUT_MS)
         expect_number(page, "47", boxes=2)
 
@@ -218,9 +205,9 @@ def test_server_query_parameter_and_token_pass_through(page, server, static_site
     expect_number(page, "1", boxes=1)
 
 
-def test_page_passes_its_token_to_a_server_that_requires_one(page, store):
+def test_page_passes_its_token_to_a_server_that_requires_one(page, own_store):
     token = "page-token-0123456789"
-    config = dataclasses.replace(serve_config(store), token=token)
+    config = dataclasses.replace(page_config(own_store), token=token)
     with ServerThread(config) as guarded:
         open_page(page, guarded.port, f"?token={token}")
         draw_with_mouse(page, number_strokes("1", 80, 60, height=180))

@@ -56,9 +56,13 @@ def test_condensed_digits_are_read_one_by_one(classify):
     # A condensed hand: digits a third as wide as they are tall, close together.
     strokes = number([2, 0, 4, 7], x_step=42, width=0.4)
     centers = [40 + 42 * index + 50 for index in range(4)]
-    for result in (recognize_strokes(strokes, 400, 200, classify, pen_width=5),
-                   recognize_image(picture(strokes, 400, 200, pen=5), classify)):
-        assert [round(digit.box[0] + digit.box[2] / 2, -1) for digit in result.digits] == [round(c, -1) for c in centers]
+    for result in (
+        recognize_strokes(strokes, 400, 200, classify, pen_width=5),
+        recognize_image(picture(strokes, 400, 200, pen=5), classify),
+    ):
+        assert [round(digit.box[0] + digit.box[2] / 2, -1) for digit in result.digits] == [
+            round(c, -1) for c in centers
+        ]
 
 
 def test_neighbours_touching_as_handwriting_does_are_cut_in_a_picture(classify):
@@ -127,8 +131,10 @@ def test_a_steep_hand_is_read_and_boxed_as_written(digits):
     # boxed where it was drawn, as strokes and as a picture.
     classify = template_classifier(templates={d: shaped(d, slant=STEEP) for d in range(10)})
     strokes = number(digits, x_step=45, slant=STEEP)
-    for result in (recognize_strokes(strokes, 400, 200, classify, pen_width=6),
-                   recognize_image(picture(strokes, 400, 200, pen=6), classify)):
+    for result in (
+        recognize_strokes(strokes, 400, 200, classify, pen_width=6),
+        recognize_image(picture(strokes, 400, 200, pen=6), classify),
+    ):
         assert result.text == "".join(map(str, digits))
         for index, (digit, value) in enumerate(zip(result.digits, digits)):
             ink = np.concatenate([np.array(s) for s in place(shaped(value, slant=STEEP), 40 + 45 * index, 40)])

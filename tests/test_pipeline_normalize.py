@@ -15,7 +15,8 @@ from pipeline.strokes import clip_band
 coordinate = st.floats(min_value=0, max_value=100, allow_nan=False)
 polyline = st.lists(st.tuples(coordinate, coordinate), min_size=2, max_size=8)
 drawing = st.lists(polyline, min_size=1, max_size=3).filter(
-    lambda strokes: np.ptp(np.concatenate([np.array(s) for s in strokes]), axis=0).max() > 10)
+    lambda strokes: np.ptp(np.concatenate([np.array(s) for s in strokes]), axis=0).max() > 10
+)
 
 
 def mass_center(image: np.ndarray) -> np.ndarray:
@@ -38,8 +39,9 @@ def test_output_is_28x28_float_in_unit_range(image):
 
 
 @settings(max_examples=40, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 40)),
-              elements=st.floats(-2, 3, allow_nan=False)))
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 40)), elements=st.floats(-2, 3, allow_nan=False))
+)
 def test_float_input_is_clipped_to_unit_range(image):
     out = normalize_digit(image)
     assert out.shape == (28, 28) and 0.0 <= out.min() and out.max() <= 1.0

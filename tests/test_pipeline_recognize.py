@@ -6,11 +6,18 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import (UNSURE_THRESHOLD, Recognition, naive_recognize_strokes, rasterize_strokes, recognize_image,
-                      recognize_strokes)
+from pipeline import (
+    UNSURE_THRESHOLD,
+    Recognition,
+    naive_recognize_strokes,
+    rasterize_strokes,
+    recognize_image,
+    recognize_strokes,
+)
 from pipeline.segment import Blob
 from pipeline.split import best_split, min_piece_height
 from tests.support import TEMPLATES, place, template_classifier
+
 
 @pytest.fixture(scope="module")
 def classify():
@@ -104,22 +111,35 @@ def test_float_coordinates_and_points_slightly_outside_are_accepted(classify):
     assert read(strokes, classify).text == "7"
 
 
-@pytest.mark.parametrize("strokes, message", [
-    ([[[1e9, 10], [20, 20]]], "outside"),
-    ([[[-5000, 10], [20, 20]]], "outside"),
-    ([[[10, float("nan")]]], "non-finite"),
-    ([[[10, float("inf")]]], "non-finite"),
-    ([[[10, 10, 3]]], r"\[x, y\]"),
-    ([[["a", "b"]]], r"\[x, y\]"),
-    ("12", "list of polylines"),
-])
+@pytest.mark.parametrize(
+    "strokes, message",
+    [
+        ([[[1e9, 10], [20, 20]]], "outside"),
+        ([[[-5000, 10], [20, 20]]], "outside"),
+        ([[[10, float("nan")]]], "non-finite"),
+        ([[[10, float("inf")]]], "non-finite"),
+        ([[[10, 10, 3]]], r"\[x, y\]"),
+        ([[["a", "b"]]], r"\[x, y\]"),
+        ("12", "list of polylines"),
+    ],
+)
 def test_bad_strokes_raise_a_clear_value_error(classify, strokes, message):
     with pytest.raises(ValueError, match=message):
         read(strokes, classify)
 
 
-@pytest.mark.parametrize("width, height, pen", [(0, 100, 5), (100, -1, 5), (10**6, 100, 5), (100.5, 100, 5),
-                                                (100, 100, 0), (100, 100, float("nan")), (100, 100, 90)])
+@pytest.mark.parametrize(
+    "width, height, pen",
+    [
+        (0, 100, 5),
+        (100, -1, 5),
+        (10**6, 100, 5),
+        (100.5, 100, 5),
+        (100, 100, 0),
+        (100, 100, float("nan")),
+        (100, 100, 90),
+    ],
+)
 def test_bad_canvas_or_pen_raise_value_error(classify, width, height, pen):
     with pytest.raises(ValueError):
         recognize_strokes([[[10, 10], [20, 20]]], width, height, classify, pen_width=pen)
@@ -273,5 +293,7 @@ def test_a_short_digit_counts_as_one_in_a_row_of_touching_digits_only():
     for width, expected in ((160, [("strokes", 0, 1), ("strokes", 1, 2)]), (100, [("strokes", 0, 2)])):
         least = min_piece_height(Blob(0, 0, width, 100, (1,)), 100.0)
         pieces = {(0, 2): (0.9, (0, 0, width, 100)), (0, 1): short, (1, 2): tall}
-        reading = best_split(("strokes", [0, 1, 2]), lambda part, pieces=pieces: pieces.get(part[1:]), 100.0, min_height=least)
+        reading = best_split(
+            ("strokes", [0, 1, 2]), lambda part, pieces=pieces: pieces.get(part[1:]), 100.0, min_height=least
+        )
         assert reading[1] == expected

@@ -7,8 +7,8 @@ import threading
 import pytest
 from mlflow import MlflowClient
 
+from registry.client import ModelRef, get_alias
 from training.promotion import Verdict, promote_if_better, promotion_verdict
-from training.registry import ModelRef, get_alias
 
 NAME = "gate-test"
 

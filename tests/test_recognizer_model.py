@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
-from tests.clients_support import free_port, number_strokes
-from tests.conftest import healthy, wait_until
+from tests.server_support import free_port, healthy, wait_until
+from tests.support import number_strokes
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +43,10 @@ def picture_of(text: str) -> str:
 def test_the_champion_reads_41_from_strokes_and_a_picture(recognizer):
     import pandas as pd
 
-    drawings = [{"strokes": number_strokes("41", 40, 40), "width": 800, "height": 300, "pen_width": 9.0},
-                {"image": picture_of("41")}]
+    drawings = [
+        {"strokes": number_strokes("41", 40, 40), "width": 800, "height": 300, "pen_width": 9.0},
+        {"image": picture_of("41")},
+    ]
     as_list, as_frame = recognizer.predict(drawings), recognizer.predict(pd.DataFrame(drawings))
     assert [reading["text"] for reading in as_list] == ["41", "41"] and as_frame == as_list
     four, one = as_list[0]["digits"]
@@ -53,8 +55,8 @@ def test_the_champion_reads_41_from_strokes_and_a_picture(recognizer):
 
 
 def test_the_pyfunc_answers_like_the_server(recognizer, trained_store):
-    from serving.model_store import load_served_model
     from pipeline import recognize_strokes
+    from serving.model_store import load_served_model
 
     strokes = number_strokes("4170", 20, 40, height=120)
     served = load_served_model(trained_store.result.model, trained_store.tracking_uri, cache_size=0)
@@ -63,12 +65,15 @@ def test_the_pyfunc_answers_like_the_server(recognizer, trained_store):
     assert recognizer.predict([{"strokes": strokes, "width": 800, "height": 300}]) == [expected]
 
 
-@pytest.mark.parametrize("drawing, message", [
-    ({"strokes": [[[1, 2]]], "width": 0, "height": 300}, "width"),
-    ({"strokes": [[[1, 2]]], "width": 100}, "height"),
-    ({"image": "not base64!"}, "base64"),
-    ({"strokes": [[[1, 2]]] * 501, "width": 100, "height": 100}, "at most 500 strokes"),
-])
+@pytest.mark.parametrize(
+    "drawing, message",
+    [
+        ({"strokes": [[[1, 2]]], "width": 0, "height": 300}, "width"),
+        ({"strokes": [[[1, 2]]], "width": 100}, "height"),
+        ({"image": "not base64!"}, "base64"),
+        ({"strokes": [[[1, 2]]] * 501, "width": 100, "height": 100}, "at most 500 strokes"),
+    ],
+)
 def test_bad_drawings_get_a_clear_error(recognizer, drawing, message):
     from mlflow.exceptions import MlflowException
 
@@ -79,11 +84,24 @@ def test_bad_drawings_get_a_clear_error(recognizer, drawing, message):
 def test_mlflow_models_serve_answers_a_posted_drawing(trained_store, tmp_path):
     port = free_port()
     # Without PYTHONPATH and outside the checkout: the model must bring the code it runs.
-    environment = {**{name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
-                   "MLFLOW_TRACKING_URI": trained_store.tracking_uri,
-                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-    command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", CHAMPION_URI,
-               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    environment = {
+        **{name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
+        "MLFLOW_TRACKING_URI": trained_store.tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        CHAMPION_URI,
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     log = tmp_path / "serve.log"
     with log.open("w") as output:
         server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path, env=environment)
@@ -95,8 +113,9 @@ def test_mlflow_models_serve_answers_a_posted_drawing(trained_store, tmp_path):
         status, answer = _post(f"{url}/invocations", body)
         assert status == 200, answer
         assert answer["predictions"][0]["text"] == "41"
-        status, answer = _post(f"{url}/invocations", {"dataframe_records": [{"strokes": [[[1, 2]]], "width": 0,
-                                                                             "height": 5}]})
+        status, answer = _post(
+            f"{url}/invocations", {"dataframe_records": [{"strokes": [[[1, 2]]], "width": 0, "height": 5}]}
+        )
         assert status == 400 and "width" in answer["message"]
     finally:
         server.terminate()

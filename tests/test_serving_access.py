@@ -7,9 +7,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
@@ -18,25 +16,28 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from serving.access import check_upgrade, origin_allowed, presented_token
 from serving.app import running_server
 from serving.config import ServeConfig
-from tests.clients_support import free_port
-from tests.test_serving_app import drawing, serve_config, strokes_message
+from tests.server_support import free_port, serve_command, serve_config, wait_for_health
+from tests.support import drawing, strokes_message
 
 TOKEN = "s3cret-token-for-the-tests"
 
 
-@pytest.mark.parametrize("origin, host, allowed, expected", [
-    (None, "example.com:8765", (), True),
-    ("http://example.com:8765", "example.com:8765", (), True),
-    ("http://localhost:3000", "example.com:8765", (), True),
-    ("http://127.0.0.1:9", "10.0.0.5:8765", (), True),
-    ("http://[::1]:9", "10.0.0.5:8765", (), True),
-    ("https://evil.example", "example.com:8765", (), False),
-    ("http://example.com:9999", "example.com:8765", (), False),
-    ("http://localhost.evil.example", "example.com:8765", (), False),
-    ("null", "example.com:8765", (), False),
-    ("https://app.example", "example.com:8765", ("https://app.example",), True),
-    ("https://evil.example", "example.com:8765", ("*",), True),
-])
+@pytest.mark.parametrize(
+    "origin, host, allowed, expected",
+    [
+        (None, "example.com:8765", (), True),
+        ("http://example.com:8765", "example.com:8765", (), True),
+        ("http://localhost:3000", "example.com:8765", (), True),
+        ("http://127.0.0.1:9", "10.0.0.5:8765", (), True),
+        ("http://[::1]:9", "10.0.0.5:8765", (), True),
+        ("https://evil.example", "example.com:8765", (), False),
+        ("http://example.com:9999", "example.com:8765", (), False),
+        ("http://localhost.evil.example", "example.com:8765", (), False),
+        ("null", "example.com:8765", (), False),
+        ("https://app.example", "example.com:8765", ("https://app.example",), True),
+        ("https://evil.example", "example.com:8765", ("*",), True),
+    ],
+)
 def test_origin_rules(origin, host, allowed, expected):
     assert origin_allowed(origin, host, allowed) is expected
 
@@ -72,27 +73,17 @@ def test_server_refuses_foreign_origins_and_missing_tokens(trained_store):
         async with running_server(config) as server:
             base = f"ws://127.0.0.1:{server.port}/"
             bearer = {"additional_headers": {"Authorization": f"Bearer {TOKEN}"}}
-            return [await status_of(base),
-                    await status_of(base + "?token=nope"),
-                    await status_of(base + "?token=" + TOKEN),
-                    await status_of(base, **bearer),
-                    await status_of(base, origin="https://evil.example", **bearer),
-                    await status_of(base, origin="https://app.example", **bearer),
-                    await status_of(base, origin=f"http://127.0.0.1:{server.port}", **bearer)]
+            return [
+                await status_of(base),
+                await status_of(base + "?token=nope"),
+                await status_of(base + "?token=" + TOKEN),
+                await status_of(base, **bearer),
+                await status_of(base, origin="https://evil.example", **bearer),
+                await status_of(base, origin="https://app.example", **bearer),
+                await status_of(base, origin=f"http://127.0.0.1:{server.port}", **bearer),
+            ]
 
     assert asyncio.run(scenario()) == [401, 401, 101, 101, 403, 101, 101]
-
-
-def wait_for_health(port: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-                return json.load(response)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 async def recognize_many(port: int, count: int) -> list[tuple[str, int]]:
@@ -109,8 +100,7 @@ async def recognize_many(port: int, count: int) -> list[tuple[str, int]]:
 @pytest.mark.slow
 def test_workers_share_one_port_and_stop_together(trained_store):
     port = free_port()
-    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", str(port), "--workers", "2",
-               "--tracking-uri", trained_store.tracking_uri, "--threads", "2"]
+    command = serve_command(trained_store.tracking_uri, "--workers", "2", "--threads", "2", port=port)
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         wait_for_health(port)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable
 
 import cv2
@@ -17,57 +15,10 @@ from websockets.exceptions import ConnectionClosed
 
 from serving.app import running_server
 from serving.config import Limits, ServeConfig
+from tests.server_support import SMALL_LIMITS, http_get, serve_config
+from tests.support import drawing, png_of, strokes_message
 
 pytestmark = pytest.mark.slow
-
-WIDTH, HEIGHT, PEN = 800, 300, 14
-SMALL_LIMITS = Limits(max_message_bytes=60_000, max_strokes=40, max_points=2_000, max_canvas_side=2000,
-                      max_image_pixels=1_000_000, max_messages_per_second=1000, burst=1000)
-
-
-# Bold, well-formed synthetic digits, each about 180 px tall, centered at x.
-def one(x: float) -> list:
-    return [[[x + 8, 60], [x, 240]]]
-
-
-def seven(x: float) -> list:
-    return [[[x - 45, 62], [x + 45, 60], [x + 35, 95], [x + 5, 170], [x - 10, 240]]]
-
-
-def zero(x: float) -> list:
-    angles = np.linspace(0, 2 * np.pi, 40)
-    return [[[x + 42 * np.sin(a), 150 - 88 * np.cos(a)] for a in angles]]
-
-
-def four(x: float) -> list:
-    return [[[x + 5, 60], [x - 45, 170], [x + 50, 170]], [[x + 25, 110], [x + 25, 240]]]
-
-
-DIGITS = {"1": one, "7": seven, "0": zero, "4": four}
-
-
-def drawing(number: str, spacing: float = 130) -> list:
-    """Strokes for `number` written left to right on the 800x300 canvas."""
-    start = WIDTH / 2 - spacing * (len(number) - 1) / 2
-    return [stroke for i, digit in enumerate(number) for stroke in DIGITS[digit](start + i * spacing)]
-
-
-def strokes_message(request_id, strokes: list, **extra) -> str:
-    return json.dumps({"type": "recognize", "id": request_id, "width": WIDTH, "height": HEIGHT,
-                       "pen_width": PEN, "strokes": strokes, **extra})
-
-
-def png_of(strokes: list) -> bytes:
-    """The drawing rendered dark on white, as a photo or scan of it would be."""
-    canvas = np.full((HEIGHT, WIDTH), 255, np.uint8)
-    for stroke in strokes:
-        cv2.polylines(canvas, [np.round(np.array(stroke)).astype(np.int32)], False, 0, PEN, cv2.LINE_AA)
-    return cv2.imencode(".png", canvas)[1].tobytes()
-
-
-def serve_config(store, **overrides) -> ServeConfig:
-    return ServeConfig(host="127.0.0.1", port=0, tracking_uri=store.tracking_uri, threads=2,
-                       **{"limits": SMALL_LIMITS, **overrides})
 
 
 def with_client(config: ServeConfig, body: Callable[..., Awaitable]) -> object:
@@ -88,27 +39,25 @@ async def ask(ws, message) -> object:
     return json.loads(reply) if reply.startswith("{") else reply
 
 
-def http_get(url: str) -> tuple[int, str, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.headers["Content-Type"], response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers["Content-Type"], error.read()
-
-
 def test_hello_announces_protocol_model_and_limits(trained_store):
     async def body(ws, hello, server):
         return hello
 
     hello = with_client(serve_config(trained_store), body)
     model = trained_store.result.model
-    assert hello == {"type": "hello", "protocol": 1, "limits": SMALL_LIMITS.announce(),
-                     "model": {"name": model.name, "version": model.version, "run_id": model.run_id}}
+    assert hello == {
+        "type": "hello",
+        "protocol": 1,
+        "limits": SMALL_LIMITS.announce(),
+        "model": {"name": model.name, "version": model.version, "run_id": model.run_id},
+    }
 
 
 @pytest.mark.parametrize("number", ["1", "7", "0", "4", "1740", "701"])
 def test_strokes_are_recognized(trained_store, number):
-    result = with_client(serve_config(trained_store), lambda ws, hello, server: ask(ws, strokes_message(17, drawing(number))))
+    result = with_client(
+        serve_config(trained_store), lambda ws, hello, server: ask(ws, strokes_message(17, drawing(number)))
+    )
     assert result["type"] == "result" and result["id"] == 17
     assert result["text"] == number and result["lines"] == [number]
     assert [d["label"] for d in result["digits"]] == [int(c) for c in number]
@@ -148,8 +97,10 @@ def test_legacy_matrix_gets_plain_text_digit(trained_store, mnist):
 def test_every_error_kind_keeps_the_connection_open(trained_store):
     far_off = [[[10, 10], [50000, 10]]]
     cases = {
-        "bad_json": "{nope", "unknown_type": json.dumps({"type": "draw", "id": 2}),
-        "invalid_field": strokes_message(3, far_off), "too_many_strokes": strokes_message(4, [[[1, 1]]] * 41),
+        "bad_json": "{nope",
+        "unknown_type": json.dumps({"type": "draw", "id": 2}),
+        "invalid_field": strokes_message(3, far_off),
+        "too_many_strokes": strokes_message(4, [[[1, 1]]] * 41),
         "too_many_points": strokes_message(5, [[[1, 1]] * 2001]),
         "canvas_too_large": json.dumps({"type": "recognize", "id": 6, "width": 2001, "height": 10, "strokes": []}),
         "image_too_large": cv2.imencode(".png", np.zeros((1001, 1001), np.uint8))[1].tobytes(),
@@ -176,8 +127,9 @@ def test_rate_limit_and_oversize_frame(trained_store):
             await ws.send(strokes_message(request_id, drawing("1")))
         replies = []
         # Message 1 may replace message 0 (latest drawing wins); the two errors come either way.
-        while sum(r["type"] == "error" for r in replies) < 2 or not any(r.get("id") == 1 for r in replies
-                                                                      if r["type"] == "result"):
+        while sum(r["type"] == "error" for r in replies) < 2 or not any(
+            r.get("id") == 1 for r in replies if r["type"] == "result"
+        ):
             replies.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
         await ws.send("x" * 70_000)
         with pytest.raises(ConnectionClosed) as closed:

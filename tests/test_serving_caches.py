@@ -73,11 +73,15 @@ def test_remembered_blob_readings_match_a_stroke_by_stroke_stream():
     zero = [[[300 + 35 * np.sin(t), 100 - 58 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 30)]]
     strokes = [[[100, 40], [102, 100], [104, 160]]] + seven + zero
     readings, classify = BoundedLru(size=256), ink_classifier([])
-    frames = [strokes[:index] + [strokes[index][:points]] for index in range(len(strokes))
-              for points in range(1, len(strokes[index]) + 1)]
+    frames = [
+        strokes[:index] + [strokes[index][:points]]
+        for index in range(len(strokes))
+        for points in range(1, len(strokes[index]) + 1)
+    ]
     for frame in frames:
-        assert recognize_strokes(frame, 400, 200, classify, pen_width=8, memo=readings) == \
-            recognize_strokes(frame, 400, 200, classify, pen_width=8)
+        assert recognize_strokes(frame, 400, 200, classify, pen_width=8, memo=readings) == recognize_strokes(
+            frame, 400, 200, classify, pen_width=8
+        )
     # Blobs left unchanged by a frame were read from the memo.
     assert readings.hits >= len(frames) - len(strokes)
 
@@ -89,8 +93,9 @@ def test_a_blob_cut_by_position_is_read_again_when_the_raster_moves():
     readings = BoundedLru(size=16)
     recognize_strokes(joined, 2000, 600, ink_classifier([]), pen_width=8, memo=readings)
     far = joined + [[[1800, 40], [1802, 160]]]
-    assert recognize_strokes(far, 2000, 600, ink_classifier([]), pen_width=8, memo=readings) == \
-        recognize_strokes(far, 2000, 600, ink_classifier([]), pen_width=8)
+    assert recognize_strokes(far, 2000, 600, ink_classifier([]), pen_width=8, memo=readings) == recognize_strokes(
+        far, 2000, 600, ink_classifier([]), pen_width=8
+    )
     assert readings.hits == 0
 
 
@@ -103,11 +108,15 @@ def test_neighbours_read_together_are_remembered_too():
     strokes = zero + four
     readings, calls = BoundedLru(size=256), []
     classify = ink_classifier(calls)
-    frames = [strokes[:index] + [strokes[index][:points]] for index in range(len(strokes))
-              for points in range(1, len(strokes[index]) + 1)]
+    frames = [
+        strokes[:index] + [strokes[index][:points]]
+        for index in range(len(strokes))
+        for points in range(1, len(strokes[index]) + 1)
+    ]
     for frame in frames:
-        assert recognize_strokes(frame, 400, 200, classify, pen_width=6, memo=readings) == \
-            recognize_strokes(frame, 400, 200, classify, pen_width=6)
+        assert recognize_strokes(frame, 400, 200, classify, pen_width=6, memo=readings) == recognize_strokes(
+            frame, 400, 200, classify, pen_width=6
+        )
     calls.clear()
     assert len(recognize_strokes(strokes, 400, 200, classify, pen_width=6, memo=readings).digits) >= 2
     assert calls == []
@@ -123,8 +132,9 @@ def test_a_lone_stroke_is_not_read_again_when_a_new_digit_changes_the_digit_size
     readings, classify = BoundedLru(size=64), ink_classifier([])
     hits = []
     for frame in (one, one + zero, one + zero + seven, one + zero + seven + small_one):
-        assert recognize_strokes(frame, 500, 200, classify, pen_width=8, memo=readings) == \
-            recognize_strokes(frame, 500, 200, classify, pen_width=8)
+        assert recognize_strokes(frame, 500, 200, classify, pen_width=8, memo=readings) == recognize_strokes(
+            frame, 500, 200, classify, pen_width=8
+        )
         hits.append(readings.hits)
     # The 1, then the 1 and the 0, then the 1 and the 0 again but not the seven.
     assert hits == [0, 1, 3, 5]

@@ -25,12 +25,21 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
+from registry.client import connect as registry_client
+from registry.client import promote
 from serving.app import running_server
-from tests.clients_support import free_port, serve_command, start_server
-from tests.test_serving_app import SMALL_LIMITS, drawing, serve_config, strokes_message
-from tests.test_serving_registry import add_version, health, next_event, until_health
-from training.registry import connect as registry_client
-from training.registry import promote
+from tests.server_support import (
+    SMALL_LIMITS,
+    add_version,
+    free_port,
+    health,
+    next_event,
+    serve_command,
+    serve_config,
+    start_server,
+    until_health,
+)
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +47,11 @@ FAST = replace(SMALL_LIMITS, max_messages_per_second=1e6, burst=10**6, max_bytes
 
 
 def server_errors(caplog) -> list[str]:
-    return [record.getMessage() for record in caplog.records
-            if record.levelno >= logging.ERROR and record.name.split(".")[0] in ("serving", "websockets", "asyncio")]
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.ERROR and record.name.split(".")[0] in ("serving", "websockets", "asyncio")
+    ]
 
 
 def rss_mib() -> float:
@@ -60,26 +72,21 @@ def test_unreachable_registry_at_start_exits_2_with_a_clear_message(monkeypatch)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     closed_port = free_port()
     started = time.monotonic()
-    done = subprocess.run(serve_command(f"http://127.0.0.1:{closed_port}"), cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        serve_command(f"http://127.0.0.1:{closed_port}"), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"error: Cannot serve models:/{MODEL_NAME}@champion" in done.stderr, done.stderr[-3000:]
     assert f"127.0.0.1:{closed_port}" in done.stderr and "Connection refused" in done.stderr
     assert "Traceback" not in done.stderr and time.monotonic() - started < 120
 
 
-@pytest.fixture()
-def own_store(trained_store, tmp_path):
-    """A copy of the session's registry (same artifacts) whose alias this test may move."""
-    shutil.copy(trained_store.root / "mlflow.db", tmp_path / "mlflow.db")
-    return replace(trained_store, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", root=tmp_path)
-
-
 def broken_copies(store, folder: Path) -> tuple[str, str]:
     """Sources of two copies of the model's artifacts: one with its Keras file overwritten, one deleted."""
     ref = store.result.model
-    source = Path(urlparse(registry_client(store.tracking_uri).get_model_version_download_uri(ref.name,
-                                                                                              ref.version)).path)
+    source = Path(
+        urlparse(registry_client(store.tracking_uri).get_model_version_download_uri(ref.name, ref.version)).path
+    )
     corrupt, missing = folder / "corrupt", folder / "missing"
     for copy in (corrupt, missing):
         shutil.copytree(source, copy)
@@ -205,8 +212,10 @@ def test_a_client_that_never_reads_costs_bounded_memory_and_no_latency(trained_s
                 return sent, latencies, buffered, growth
 
     sent, latencies, buffered, growth = asyncio.run(asyncio.wait_for(scenario(), 120))
-    print(f"stalled client: {sent} drawings sent, {buffered} bytes held, RSS +{growth:.1f} MiB, other client "
-          f"p95 {np.percentile(latencies, 95) * 1000:.0f} ms over {len(latencies)} round trips")
+    print(
+        f"stalled client: {sent} drawings sent, {buffered} bytes held, RSS +{growth:.1f} MiB, other client "
+        f"p95 {np.percentile(latencies, 95) * 1000:.0f} ms over {len(latencies)} round trips"
+    )
     # The server holds unsent replies for the stalled client (backpressure reached) but only a bounded amount.
     assert sent > 1000 and 0 < buffered < 2**20, (sent, buffered)
     assert np.percentile(latencies, 95) < 1.0 and len(latencies) > 40, latencies
@@ -280,8 +289,22 @@ def first_epoch_logged(tracking_uri: str, log: Path, process: subprocess.Popen, 
 def test_sigterm_during_training_marks_the_run_killed_and_registers_nothing(tmp_path, mnist_dir):
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     # A slice keeps each epoch to seconds; five epochs leave time to interrupt after the first.
-    command = [sys.executable, "-m", "demnistify.cli", "train", "--profile", "quick", "--epochs", "5",
-               "--train-limit", "6000", "--tracking-uri", tracking_uri, "--data-dir", str(mnist_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "demnistify.cli",
+        "train",
+        "--profile",
+        "quick",
+        "--epochs",
+        "5",
+        "--train-limit",
+        "6000",
+        "--tracking-uri",
+        tracking_uri,
+        "--data-dir",
+        str(mnist_dir),
+    ]
     log_path = tmp_path / "train.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)

@@ -13,15 +13,16 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.clients_support import ServerThread
 from tests.fuzz_strategies import ANSWERS, LIMITS, UNCHECKED, Case, fuzz_cases, message, shown
-from tests.test_serving_app import serve_config
+from tests.server_support import ServerThread, serve_config
 
 # Matrices of huge numbers overflow float32 on the way to their `invalid_field` reply, and NumPy warns;
 # the server's keepalive pings draw from `random` while hypothesis generates, and hypothesis warns.
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
-              pytest.mark.filterwarnings("ignore:Do not use the `random` module:"
-                                         "hypothesis.errors.HypothesisDeprecationWarning")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"),
+]
 
 CASES = int(os.environ.get("DEMNISTIFY_FUZZ_CASES", "3000"))
 # Messages per hypothesis example: generating an example costs more than a round trip.
@@ -73,16 +74,24 @@ def fuzz_client(trained_store):
 
 
 def server_errors(caplog) -> list[str]:
-    return [record.getMessage() for record in caplog.records
-            if record.levelno >= logging.ERROR and record.name.split(".")[0] in LOGGERS]
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.ERROR and record.name.split(".")[0] in LOGGERS
+    ]
 
 
 def test_fuzzed_frames_get_documented_replies_on_one_connection(fuzz_client, caplog):
     caplog.set_level(logging.ERROR)
     sent, failed, kinds = [0], [], Counter()
 
-    @settings(max_examples=-(-CASES // BATCH) + CASES // (20 * BATCH) + 20, deadline=None, derandomize=True,
-              database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=-(-CASES // BATCH) + CASES // (20 * BATCH) + 20,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.lists(fuzz_cases, min_size=BATCH, max_size=BATCH))
     def batch_is_answered(batch: list[Case]) -> None:
         # Past the requested count the remaining examples send nothing, unless hypothesis is shrinking a failure.
@@ -104,6 +113,9 @@ def test_fuzzed_frames_get_documented_replies_on_one_connection(fuzz_client, cap
     assert sent[0] == CASES and fuzz_client.opened == 1
     # The strategies reach every kind of reply a client can provoke; a valid legacy matrix (a
     # digit reply) is rare enough that only a long run is sure to draw one.
-    expected = ANSWERS | {"digit", "bad_json"} if CASES >= 20_000 else {"result", "bad_json", "invalid_field",
-                                                                        "bad_image", "unknown_type"}
+    expected = (
+        ANSWERS | {"digit", "bad_json"}
+        if CASES >= 20_000
+        else {"result", "bad_json", "invalid_field", "bad_image", "unknown_type"}
+    )
     assert set(kinds) >= expected, kinds

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import urllib.error
 import urllib.request
 
@@ -12,17 +11,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from demnistify.constants import REPO_ROOT
+from bench.abuse_attacks import heavy_strokes, huge_json, png_16bit, png_chunk_bomb
+from registry.client import connect as registry_client
+from registry.client import promote
 from serving import model_store
 from serving.app import running_server
 from serving.config import Limits
-from tests.test_serving_app import drawing, serve_config, strokes_message
-from tests.test_serving_registry import add_version, health, model_source, own_store, until_health  # noqa: F401
-from training.registry import connect as registry_client
-from training.registry import promote
-
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-from abuse_attacks import heavy_strokes, huge_json, png_16bit, png_chunk_bomb  # noqa: E402
+from tests.server_support import add_version, model_source, serve_config, until_health
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
 
@@ -149,19 +145,25 @@ def get(port: int, path: str, **headers: str) -> tuple[int, bytes]:
         return refused.code, refused.read()
 
 
-UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
 
 
 def test_host_check_and_health_detail_only_with_the_token(trained_store):
     token = "a-token-for-the-hostile-tests"
 
     async def body(port):
-        requests = [("/healthz", {"Host": f"rebound.evil.example:{port}"}),
-                    (f"/?token={token}", {"Host": f"rebound.evil.example:{port}", **UPGRADE}),
-                    ("/", {"Host": f"digits.example:{port}"}),
-                    ("/healthz", {}),
-                    ("/healthz", {"Authorization": f"Bearer {token}"})]
+        requests = [
+            ("/healthz", {"Host": f"rebound.evil.example:{port}"}),
+            (f"/?token={token}", {"Host": f"rebound.evil.example:{port}", **UPGRADE}),
+            ("/", {"Host": f"digits.example:{port}"}),
+            ("/healthz", {}),
+            ("/healthz", {"Authorization": f"Bearer {token}"}),
+        ]
         return [await asyncio.to_thread(get, port, path, **headers) for path, headers in requests]
 
     config = serve_config(trained_store, token=token, allowed_hosts=("digits.example",))
@@ -183,6 +185,7 @@ def test_poller_survives_a_one_off_failure_and_retries_a_failed_load(own_store, 
                 failures.append(real)
                 raise OSError(f"injected failure of {real.__name__}")
             return real(*args, **kwargs)
+
         return call
 
     monkeypatch.setattr(model_store, "get_alias", failing_once(real_alias))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http
 import logging
 import struct
-import sys
 import time
 import zlib
 
@@ -13,15 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from demnistify.constants import REPO_ROOT
+from bench.abuse_attacks import huge_json, png_16bit, png_chunk_bomb
 from serving.access import ConnectionCaps, ThrottledLog, full_health_allowed, host_allowed
 from serving.caches import BoundedLru, DigitCache
 from serving.config import Limits
 from serving.image_header import HeaderError, read_header
 from serving.protocol import ErrorCode, ProtocolError, parse_message
-
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-from abuse_attacks import huge_json, png_16bit, png_chunk_bomb  # noqa: E402
 
 LIMITS = Limits()
 
@@ -74,19 +70,22 @@ def test_caches_are_bounded_by_bytes_keyed_by_digest_and_hold_copies():
     assert all(value.base is None for value, _ in digits.entries._entries.values())
 
 
-@pytest.mark.parametrize("host, bound, allowed, expected", [
-    ("127.0.0.1:8765", "127.0.0.1", (), True),
-    ("localhost:8765", "127.0.0.1", (), True),
-    ("[::1]:8765", "::1", (), True),
-    ("10.1.2.3:8765", "0.0.0.0", (), True),
-    ("rebound.evil.example:8765", "127.0.0.1", (), False),
-    ("digits.example.com", "0.0.0.0", ("digits.example.com",), True),
-    ("DIGITS.example.com:443", "0.0.0.0", ("digits.example.com",), True),
-    ("other.example.com", "0.0.0.0", ("digits.example.com",), False),
-    ("myhost", "myhost", (), True),
-    ("anything", "0.0.0.0", ("*",), True),
-    (None, "127.0.0.1", (), False),
-])
+@pytest.mark.parametrize(
+    "host, bound, allowed, expected",
+    [
+        ("127.0.0.1:8765", "127.0.0.1", (), True),
+        ("localhost:8765", "127.0.0.1", (), True),
+        ("[::1]:8765", "::1", (), True),
+        ("10.1.2.3:8765", "0.0.0.0", (), True),
+        ("rebound.evil.example:8765", "127.0.0.1", (), False),
+        ("digits.example.com", "0.0.0.0", ("digits.example.com",), True),
+        ("DIGITS.example.com:443", "0.0.0.0", ("digits.example.com",), True),
+        ("other.example.com", "0.0.0.0", ("digits.example.com",), False),
+        ("myhost", "myhost", (), True),
+        ("anything", "0.0.0.0", ("*",), True),
+        (None, "127.0.0.1", (), False),
+    ],
+)
 def test_host_rules(host, bound, allowed, expected):
     assert host_allowed(host, bound, allowed) is expected
 

@@ -6,25 +6,13 @@ import asyncio
 import json
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from serving.app import running_server
-from tests.test_serving_app import drawing, http_get, serve_config, strokes_message
+from tests.server_support import http_get, scrape, serve_config, value
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
-
-
-def scrape(port: int, headers: dict | None = None) -> dict[tuple, float]:
-    """Every sample of /metrics as {(name, sorted labels): value}."""
-    status, content_type, body = http_get(f"http://127.0.0.1:{port}/metrics")
-    assert status == 200 and content_type.startswith("text/plain; version=0.0.4"), (status, content_type)
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(body.decode()) for sample in family.samples}
-
-
-def value(samples: dict, metric: str, **labels) -> float:
-    return samples.get((metric, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_count_recognitions_errors_caches_connections_and_the_model(trained_store):
@@ -33,8 +21,10 @@ def test_metrics_count_recognitions_errors_caches_connections_and_the_model(trai
     async def scenario():
         async with running_server(serve_config(trained_store)) as server:
             before = await asyncio.to_thread(scrape, server.port)
-            async with connect(f"ws://127.0.0.1:{server.port}/") as first, \
-                    connect(f"ws://127.0.0.1:{server.port}/") as second:
+            async with (
+                connect(f"ws://127.0.0.1:{server.port}/") as first,
+                connect(f"ws://127.0.0.1:{server.port}/") as second,
+            ):
                 await first.recv(), await second.recv()
                 for request_id in (1, 2):  # The same drawing twice: the second is read from the caches.
                     await first.send(strokes_message(request_id, drawing("17")))
@@ -46,16 +36,29 @@ def test_metrics_count_recognitions_errors_caches_connections_and_the_model(trai
             return before, during, await asyncio.to_thread(scrape, server.port)
 
     before, during, after = asyncio.run(asyncio.wait_for(scenario(), 120))
-    assert value(during, "demnistify_recognitions_total", outcome="answered") \
-        - value(before, "demnistify_recognitions_total", outcome="answered") == 2
-    assert value(during, "demnistify_errors_total", code="bad_json") \
-        - value(before, "demnistify_errors_total", code="bad_json") == 1
-    assert value(during, "demnistify_recognition_seconds_count") - value(before, "demnistify_recognition_seconds_count") == 2
-    assert value(during, "demnistify_recognition_wait_seconds_count") \
-        - value(before, "demnistify_recognition_wait_seconds_count") == 2
+    assert (
+        value(during, "demnistify_recognitions_total", outcome="answered")
+        - value(before, "demnistify_recognitions_total", outcome="answered")
+        == 2
+    )
+    assert (
+        value(during, "demnistify_errors_total", code="bad_json")
+        - value(before, "demnistify_errors_total", code="bad_json")
+        == 1
+    )
+    assert (
+        value(during, "demnistify_recognition_seconds_count") - value(before, "demnistify_recognition_seconds_count")
+        == 2
+    )
+    assert (
+        value(during, "demnistify_recognition_wait_seconds_count")
+        - value(before, "demnistify_recognition_wait_seconds_count")
+        == 2
+    )
     # The second reading of the same drawing found its blobs read already.
-    assert value(during, "demnistify_cache_lookups_total", cache="readings", result="hit") \
-        > value(before, "demnistify_cache_lookups_total", cache="readings", result="hit")
+    assert value(during, "demnistify_cache_lookups_total", cache="readings", result="hit") > value(
+        before, "demnistify_cache_lookups_total", cache="readings", result="hit"
+    )
     assert value(during, "demnistify_open_connections") - value(before, "demnistify_open_connections") == 2
     assert value(after, "demnistify_open_connections") == value(before, "demnistify_open_connections")
     assert value(during, "demnistify_model_info", name=model.name, version=model.version) == 1

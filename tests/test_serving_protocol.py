@@ -14,8 +14,16 @@ import pytest
 
 from serving.config import Limits, ServeConfig
 from serving.live import Job, LatestSlot, TokenBucket
-from serving.protocol import (ErrorCode, ImageRequest, MatrixRequest, ProtocolError, StrokesRequest, encode,
-                              error_event, parse_message)
+from serving.protocol import (
+    ErrorCode,
+    ImageRequest,
+    MatrixRequest,
+    ProtocolError,
+    StrokesRequest,
+    encode,
+    error_event,
+    parse_message,
+)
 
 LIMITS = Limits(max_strokes=3, max_points=50, max_canvas_side=1000, max_image_pixels=10_000)
 
@@ -23,7 +31,7 @@ LIMITS = Limits(max_strokes=3, max_points=50, max_canvas_side=1000, max_image_pi
 def png(width: int, height: int) -> bytes:
     """A white PNG with one black bar."""
     image = np.full((height, width), 255, np.uint8)
-    image[height // 4: 3 * height // 4, width // 2 - 2: width // 2 + 2] = 0
+    image[height // 4 : 3 * height // 4, width // 2 - 2 : width // 2 + 2] = 0
     return cv2.imencode(".png", image)[1].tobytes()
 
 
@@ -57,48 +65,54 @@ def test_legacy_matrix_parsed():
     assert isinstance(request, MatrixRequest) and request.matrix.shape == (28, 28)
 
 
-@pytest.mark.parametrize(("message", "code"), [
-    ("{not json", ErrorCode.BAD_JSON),
-    ('{"type": "draw", "id": 1}', ErrorCode.UNKNOWN_TYPE),
-    ('{"id": 1}', ErrorCode.UNKNOWN_TYPE),
-    ("42", ErrorCode.INVALID_FIELD),
-    (json.dumps([[0.5] * 28] * 27), ErrorCode.INVALID_FIELD),
-    (json.dumps([[2.0] * 28] * 28), ErrorCode.INVALID_FIELD),
-    (json.dumps([[True] * 28] * 28), ErrorCode.INVALID_FIELD),
-    (recognize(width=100, height=100), ErrorCode.INVALID_FIELD),
-    (recognize(width=100, height=100, strokes=[], image="AAAA"), ErrorCode.INVALID_FIELD),
-    (recognize(width=0, height=100, strokes=[]), ErrorCode.INVALID_FIELD),
-    (recognize(width=10.5, height=100, strokes=[]), ErrorCode.INVALID_FIELD),
-    (recognize(width="800", height=100, strokes=[]), ErrorCode.INVALID_FIELD),
-    (recognize(width=100, height=100, pen_width=-3, strokes=[]), ErrorCode.INVALID_FIELD),
-    (recognize(width=100, height=100, pen_down="yes", strokes=[]), ErrorCode.INVALID_FIELD),
-    (recognize(width=100, height=100, strokes=[1, 2]), ErrorCode.INVALID_FIELD),
-    (recognize(width=100, height=100, strokes="[[1, 2]]"), ErrorCode.INVALID_FIELD),
-    (json.dumps({"type": "recognize", "id": [1], "width": 1, "height": 1, "strokes": []}), ErrorCode.INVALID_FIELD),
-    (recognize(width=100, height=100, strokes=[[[1, 1]]] * 4), ErrorCode.TOO_MANY_STROKES),
-    (recognize(width=100, height=100, strokes=[[[1, 1]] * 51]), ErrorCode.TOO_MANY_POINTS),
-    (recognize(width=1001, height=100, strokes=[]), ErrorCode.CANVAS_TOO_LARGE),
-    (recognize(image="not base64!"), ErrorCode.BAD_IMAGE),
-    (recognize(image=base64.b64encode(b"GIF? no, garbage").decode()), ErrorCode.BAD_IMAGE),
-    (recognize(image=12), ErrorCode.INVALID_FIELD),
-    (b"\x89PNG broken", ErrorCode.BAD_IMAGE),
-    (png(200, 100), ErrorCode.IMAGE_TOO_LARGE),
-])
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("{not json", ErrorCode.BAD_JSON),
+        ('{"type": "draw", "id": 1}', ErrorCode.UNKNOWN_TYPE),
+        ('{"id": 1}', ErrorCode.UNKNOWN_TYPE),
+        ("42", ErrorCode.INVALID_FIELD),
+        (json.dumps([[0.5] * 28] * 27), ErrorCode.INVALID_FIELD),
+        (json.dumps([[2.0] * 28] * 28), ErrorCode.INVALID_FIELD),
+        (json.dumps([[True] * 28] * 28), ErrorCode.INVALID_FIELD),
+        (recognize(width=100, height=100), ErrorCode.INVALID_FIELD),
+        (recognize(width=100, height=100, strokes=[], image="AAAA"), ErrorCode.INVALID_FIELD),
+        (recognize(width=0, height=100, strokes=[]), ErrorCode.INVALID_FIELD),
+        (recognize(width=10.5, height=100, strokes=[]), ErrorCode.INVALID_FIELD),
+        (recognize(width="800", height=100, strokes=[]), ErrorCode.INVALID_FIELD),
+        (recognize(width=100, height=100, pen_width=-3, strokes=[]), ErrorCode.INVALID_FIELD),
+        (recognize(width=100, height=100, pen_down="yes", strokes=[]), ErrorCode.INVALID_FIELD),
+        (recognize(width=100, height=100, strokes=[1, 2]), ErrorCode.INVALID_FIELD),
+        (recognize(width=100, height=100, strokes="[[1, 2]]"), ErrorCode.INVALID_FIELD),
+        (json.dumps({"type": "recognize", "id": [1], "width": 1, "height": 1, "strokes": []}), ErrorCode.INVALID_FIELD),
+        (recognize(width=100, height=100, strokes=[[[1, 1]]] * 4), ErrorCode.TOO_MANY_STROKES),
+        (recognize(width=100, height=100, strokes=[[[1, 1]] * 51]), ErrorCode.TOO_MANY_POINTS),
+        (recognize(width=1001, height=100, strokes=[]), ErrorCode.CANVAS_TOO_LARGE),
+        (recognize(image="not base64!"), ErrorCode.BAD_IMAGE),
+        (recognize(image=base64.b64encode(b"GIF? no, garbage").decode()), ErrorCode.BAD_IMAGE),
+        (recognize(image=12), ErrorCode.INVALID_FIELD),
+        (b"\x89PNG broken", ErrorCode.BAD_IMAGE),
+        (png(200, 100), ErrorCode.IMAGE_TOO_LARGE),
+    ],
+)
 def test_refused_frames_get_their_code(message, code):
     error = refused(message)
     assert error.code == code
     assert len(error.message) > 20, "messages must tell a client developer what to fix"
 
 
-@pytest.mark.parametrize("frame", [
-    # orjson would read this id as a float and refuse the others; json reads them all.
-    '{"type": "recognize", "id": 123456789012345678901234567890, "width": 80, "height": 30, "strokes": []}',
-    '{"type": "recognize", "id": -9223372036854775809, "width": 80, "height": 30, "strokes": []}',
-    '{"type": "recognize", "id": "\\ud800", "width": 80, "height": 30, "strokes": []}',
-    '{"type": "recognize", "id": 7, "width": 80, "height": 30, "strokes": [[[1e400, 2]]]}',
-    '{"type": "recognize", "id": 7, "width": NaN, "height": 30, "strokes": []}',
-    '{"type": "recognize", "id": 7, "id": 8, "width": 80.0, "height": 30, "strokes": [[[0.1, 2.675]]]}',
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # orjson would read this id as a float and refuse the others; json reads them all.
+        '{"type": "recognize", "id": 123456789012345678901234567890, "width": 80, "height": 30, "strokes": []}',
+        '{"type": "recognize", "id": -9223372036854775809, "width": 80, "height": 30, "strokes": []}',
+        '{"type": "recognize", "id": "\\ud800", "width": 80, "height": 30, "strokes": []}',
+        '{"type": "recognize", "id": 7, "width": 80, "height": 30, "strokes": [[[1e400, 2]]]}',
+        '{"type": "recognize", "id": 7, "width": NaN, "height": 30, "strokes": []}',
+        '{"type": "recognize", "id": 7, "id": 8, "width": 80.0, "height": 30, "strokes": [[[0.1, 2.675]]]}',
+    ],
+)
 def test_frames_parse_exactly_as_json_reads_them(frame):
     expected = json.loads(frame)
     try:

@@ -5,68 +5,21 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import shutil
 import signal
 import time
-import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from demnistify.cli import main
+from registry.client import connect as registry_client
+from registry.client import promote
 from serving.app import running_server
-from tests.clients_support import start_server
-from tests.test_serving_app import drawing, serve_config, strokes_message
-from training.registry import connect as registry_client
-from training.registry import promote
+from tests.server_support import add_version, model_source, next_event, serve_config, start_server, until_health
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def own_store(trained_store, tmp_path_factory):
-    """A copy of the session store (same artifacts) whose alias this module may move."""
-    root = tmp_path_factory.mktemp("serving-store")
-    shutil.copy(trained_store.root / "mlflow.db", root / "mlflow.db")
-    return type(trained_store)(f"sqlite:///{root / 'mlflow.db'}", root, trained_store.result)
-
-
-def add_version(store, source: str) -> str:
-    """Register another version of the model from `source` (a registry test fixture, not training)."""
-    client = registry_client(store.tracking_uri)
-    ref = store.result.model
-    return str(client.create_model_version(ref.name, source, run_id=ref.run_id).version)
-
-
-def model_source(store) -> str:
-    # Where the artifacts lie, not the version's `models:/m-...` source: MLflow resolves such a
-    # source through the process's global tracking URI, which an earlier test may have moved.
-    ref = store.result.model
-    return registry_client(store.tracking_uri).get_model_version_download_uri(ref.name, ref.version)
-
-
-async def health(port: int) -> dict:
-    def get():
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
-            return json.loads(response.read())
-
-    return await asyncio.to_thread(get)
-
-
-async def next_event(ws, kind: str, timeout: float = 30) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = json.loads(await ws.recv())
-            if event["type"] == kind:
-                return event
-
-
-async def until_health(port: int, predicate, timeout: float = 30) -> dict:
-    async with asyncio.timeout(timeout):
-        while not predicate(document := await health(port)):
-            await asyncio.sleep(0.2)
-    return document
 
 
 def test_hot_swap_and_failed_version_keep_serving(own_store, tmp_path):
@@ -98,8 +51,10 @@ def test_hot_swap_and_failed_version_keep_serving(own_store, tmp_path):
 
     hello, swapped, after_swap, degraded, after_failure, recovered = asyncio.run(scenario())
     assert hello["model"]["version"] == own_store.result.model.version != good
-    assert swapped == {"type": "model", "model": {"name": name, "version": good,
-                                                  "run_id": own_store.result.model.run_id}}
+    assert swapped == {
+        "type": "model",
+        "model": {"name": name, "version": good, "run_id": own_store.result.model.run_id},
+    }
     assert (after_swap["text"], after_swap["model"]["version"]) == ("71", good)
     assert degraded["model"]["version"] == good and f"Version {broken} failed to load" in degraded["error"]
     # The failed version sent no `model` event: the next event was this result, from the old version.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import urllib.request
 from pathlib import Path
 
@@ -12,12 +11,13 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
+from registry.client import INT8_DIGEST_TAG, connect, resolve
+from registry.loading import load_keras_model
 from serving.model_store import load_served_model, runtime_name
 from serving.onnx_runtime import make_onnx_classifier
-from tests.clients_support import start_server
-from tests.test_serving_app import drawing, strokes_message
+from tests.server_support import start_server
+from tests.support import drawing, strokes_message
 from training.model import build_model
-from training.registry import INT8_DIGEST_TAG, connect, load_keras_model, resolve
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,8 @@ def test_the_served_version_runs_on_onnx_runtime_with_the_registered_weights(tra
 
 
 def test_an_int8_graph_of_another_model_is_passed_over_for_the_export(caplog):
-    from training.quantize import export_onnx, quantize_onnx
+    from registry.keras_models import export_onnx
+    from training.quantize import quantize_onnx
 
     model, other = build_model(width=4), build_model(width=4)
     # The other model says "3" whatever it is shown: an artifact of the wrong model.
@@ -113,27 +114,27 @@ def test_a_version_registered_with_its_int8_digest_is_served_without_tensorflow(
     assert result["type"] == "result" and result["text"] == "1740"
 
 
-def test_an_int8_graph_that_is_not_the_registered_one_is_not_served(trained_store, tmp_path, caplog):
-    shutil.copy(trained_store.root / "mlflow.db", tmp_path / "mlflow.db")
-    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_an_int8_graph_that_is_not_the_registered_one_is_not_served(own_store, caplog):
+    tracking_uri = own_store.tracking_uri
     client = connect(tracking_uri)
-    ref = resolve(client, trained_store.model_uri)
+    ref = resolve(client, own_store.model_uri)
     assert ref.int8_digest is not None
     # The run's graph no longer matches the digest its version was registered with.
     client.set_model_version_tag(ref.name, ref.version, INT8_DIGEST_TAG, "0" * 64)
     with caplog.at_level("WARNING"):
-        served = load_served_model(resolve(client, trained_store.model_uri), tracking_uri, cache_size=0, threads=1)
+        served = load_served_model(resolve(client, own_store.model_uri), tracking_uri, cache_size=0, threads=1)
     assert "its int8 graph is not the one registered with it" in caplog.text
     assert runtime_name(served.classify) == "onnxruntime"
     digits = np.random.default_rng(5).random((3, 28, 28), dtype=np.float32)
-    keras_model = load_keras_model(ref, trained_store.tracking_uri)
-    np.testing.assert_allclose(served.classify(digits), np.asarray(keras_model(digits[..., None], training=False)),
-                               atol=1e-4)
+    keras_model = load_keras_model(ref, own_store.tracking_uri)
+    np.testing.assert_allclose(
+        served.classify(digits), np.asarray(keras_model(digits[..., None], training=False)), atol=1e-4
+    )
 
 
 def test_an_int8_graph_that_gives_no_probabilities_is_refused():
+    from registry.keras_models import export_onnx
     from serving.onnx_runtime import make_int8_classifier
-    from training.quantize import export_onnx
 
     # A graph that runs but whose last layer is no softmax stands for a damaged one.
     model = build_model(width=4)

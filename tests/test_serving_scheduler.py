@@ -26,7 +26,9 @@ def drawing(received: float, pen_down: bool = False) -> Job:
     return Job(StrokesRequest(None, 100, 100, [[[10, 10], [20, 20]]], pen_down=pen_down), received)
 
 
-def served_order(slots: dict[str, LatestSlot], patience: float, between=None, preview_patience: float = 10.0) -> list[str]:
+def served_order(
+    slots: dict[str, LatestSlot], patience: float, between=None, preview_patience: float = 10.0
+) -> list[str]:
     """Queue every slot behind a busy thread, optionally change them (`between`), then release it."""
     order: list[str] = []
 

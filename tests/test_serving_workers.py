@@ -7,17 +7,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from websockets.asyncio.client import connect
 
 from serving.workers import MIN_UPTIME_SECONDS
-from tests.clients_support import free_port
-from tests.test_serving_access import wait_for_health
-from tests.test_serving_app import drawing, strokes_message
-from tests.test_serving_metrics import scrape, value
+from tests.server_support import free_port, scrape, serve_command, value, wait_for_health
+from tests.support import drawing, strokes_message
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +46,7 @@ async def hold_and_recognize(port: int, count: int) -> tuple[list[str], list[dic
 
 def test_a_dead_worker_is_replaced_while_the_other_serves_and_metrics_add_up(trained_store, tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "demnistify.cli", "serve", "--port", str(port), "--workers", "2",
-               "--tracking-uri", trained_store.tracking_uri, "--threads", "2"]
+    command = serve_command(trained_store.tracking_uri, "--workers", "2", "--threads", "2", port=port)
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics)}

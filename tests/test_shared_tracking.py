@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tests.clients_support import number_strokes
-from tests.conftest import small_config
+from tests.support import number_strokes, small_config
 
 pytestmark = pytest.mark.slow
+
 
 def test_train_and_serve_through_a_postgres_tracking_server(tracking_server, mnist_dir, monkeypatch):
     from mlflow import MlflowClient

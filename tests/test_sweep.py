@@ -11,22 +11,47 @@ from demnistify.constants import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-TINY_TRIALS = ["--trials", "4", "--min-epochs", "1", "--max-epochs", "2", "--train-limit", "600", "--test-limit", "200",
-               "--sequence-cases", "0"]
+TINY_TRIALS = [
+    "--trials",
+    "4",
+    "--min-epochs",
+    "1",
+    "--max-epochs",
+    "2",
+    "--train-limit",
+    "600",
+    "--test-limit",
+    "200",
+    "--sequence-cases",
+    "0",
+]
 
 
-def test_two_workers_share_one_study_and_every_trial_is_a_nested_run(tracking_server, postgres_uri, mnist_dir,
-                                                                      tmp_path):
+def test_two_workers_share_one_study_and_every_trial_is_a_nested_run(
+    tracking_server, postgres_uri, mnist_dir, tmp_path
+):
     import optuna
     from mlflow import MlflowClient
 
     url, _ = tracking_server
     storage = postgres_uri.rsplit("/", 1)[0] + "/optuna"
-    command = [sys.executable, "-m", "demnistify.cli", "sweep", "--study", "tiny", "--storage", storage,
-               "--tracking-uri", url, "--data-dir", str(mnist_dir), *TINY_TRIALS]
+    command = [
+        sys.executable,
+        "-m",
+        "demnistify.cli",
+        "sweep",
+        "--study",
+        "tiny",
+        "--storage",
+        storage,
+        "--tracking-uri",
+        url,
+        "--data-dir",
+        str(mnist_dir),
+        *TINY_TRIALS,
+    ]
     logs = [tmp_path / f"worker{index}.log" for index in range(2)]
-    workers = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
-               for log in logs]
+    workers = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs]
     statuses = [worker.wait(timeout=900) for worker in workers]
     assert statuses == [0, 0], "\n".join(log.read_text()[-3000:] for log in logs)
 

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
-from tests.conftest import small_config
+from tests.support import small_config
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +63,10 @@ def test_run_trains_on_fonts_and_allographs_and_scores_the_validation_families(t
 
 def test_metrics_are_linked_to_the_logged_models_and_their_datasets(trained_store):
     client, run = run_of(trained_store)
-    models = {model.name: model for model in (client.get_logged_model(output.model_id)
-                                              for output in run.outputs.model_outputs)}
+    models = {
+        model.name: model
+        for model in (client.get_logged_model(output.model_id) for output in run.outputs.model_outputs)
+    }
     assert set(models) == {"digit-graph", "recognizer"}
     version = client.get_model_version(MODEL_NAME, trained_store.result.model.version)
     assert version.source == f"models:/{models['recognizer'].model_id}" == trained_store.result.model_uri
@@ -81,17 +83,22 @@ def test_run_logs_an_int8_graph_with_the_onnx_flavour_that_reads_validation_digi
     import mlflow.artifacts
     from mlflow.models import Model
 
+    from registry.client import connect
+    from registry.loading import load_int8_graph
     from training.quantize import run_graph
-    from training.registry import connect, load_int8_graph
 
     client, run = run_of(trained_store)
     float_accuracy, int8_accuracy = (run.data.metrics[f"val_accuracy_{kind}"] for kind in ("float", "int8"))
     assert 0.9 < float_accuracy and int8_accuracy >= float_accuracy - max(0.001, 5 / int(run.data.params["val_size"]))
     assert run.data.metrics["int8_log_prob_error"] <= 0.1
-    graph_model, = (client.get_logged_model(output.model_id) for output in run.outputs.model_outputs
-                    if client.get_logged_model(output.model_id).name == "digit-graph")
-    folder = mlflow.artifacts.download_artifacts(artifact_uri=graph_model.artifact_location,
-                                                 tracking_uri=trained_store.tracking_uri)
+    (graph_model,) = (
+        client.get_logged_model(output.model_id)
+        for output in run.outputs.model_outputs
+        if client.get_logged_model(output.model_id).name == "digit-graph"
+    )
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=graph_model.artifact_location, tracking_uri=trained_store.tracking_uri
+    )
     flavours = Model.load(folder)
     assert "onnx" in flavours.flavors and flavours.signature.inputs.inputs[0].shape == (-1, 28, 28, 1)
     # The recognizer registered as the version carries this very graph, named by its digest.
@@ -116,7 +123,7 @@ def test_run_logs_pictures_and_summary(trained_store):
 
 
 def test_model_is_registered_promoted_and_predicts_from_the_alias(trained_store, mnist):
-    from training.registry import load_classifier
+    from registry.loading import load_classifier
 
     client = MlflowClient(tracking_uri=trained_store.tracking_uri, registry_uri=trained_store.tracking_uri)
     version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS)
@@ -151,40 +158,43 @@ def test_registered_recognizer_has_a_drawing_signature_input_example_and_descrip
 
 
 @pytest.fixture(scope="module")
-def own_store(tmp_path_factory):
+def empty_store(tmp_path_factory):
+    """A new tracking store with nothing in it, for the promotion rule's own versions."""
     root = tmp_path_factory.mktemp("promotion")
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def test_auto_promotion_obeys_the_rule_both_ways(own_store, mnist_dir, capsys):
+def test_auto_promotion_obeys_the_rule_both_ways(empty_store, mnist_dir, capsys):
     from demnistify.cli import main
-    from training.registry import connect, get_alias
+    from registry.client import connect, get_alias
     from training.train import train
 
     tiny = dict(model_width=8, test_limit=500)
-    weak = train(small_config(own_store, mnist_dir, train_limit=500, epochs=1, **tiny))
-    strong = train(small_config(own_store, mnist_dir, train_limit=6000, epochs=1, **tiny))
-    weaker = train(small_config(own_store, mnist_dir, train_limit=500, epochs=1, seed=7, **tiny))
+    weak = train(small_config(empty_store, mnist_dir, train_limit=500, epochs=1, **tiny))
+    strong = train(small_config(empty_store, mnist_dir, train_limit=6000, epochs=1, **tiny))
+    weaker = train(small_config(empty_store, mnist_dir, train_limit=500, epochs=1, seed=7, **tiny))
     assert strong.test_accuracy > max(weak.test_accuracy, weaker.test_accuracy)
     assert weak.promoted and strong.promoted and not weaker.promoted
-    client = MlflowClient(tracking_uri=own_store)
+    client = MlflowClient(tracking_uri=empty_store)
     reason = open(client.download_artifacts(weaker.run_id, "promotion_decision.txt")).read()
     assert reason.startswith("reads test") and "worse than the champion beyond noise" in reason
-    assert get_alias(connect(own_store)).version == strong.model.version
+    assert get_alias(connect(empty_store)).version == strong.model.version
 
-    never = train(small_config(own_store, mnist_dir, train_limit=6000, epochs=2, promote="never", **tiny))
-    assert not never.promoted and get_alias(connect(own_store)).version == strong.model.version
+    never = train(small_config(empty_store, mnist_dir, train_limit=6000, epochs=2, promote="never", **tiny))
+    assert not never.promoted and get_alias(connect(empty_store)).version == strong.model.version
 
-    assert main(["promote", weak.model.version, "--tracking-uri", own_store]) == 0
-    assert get_alias(connect(own_store)).version == weak.model.version
-    assert main(["models", "--tracking-uri", own_store]) == 0
+    assert main(["promote", weak.model.version, "--tracking-uri", empty_store]) == 0
+    assert get_alias(connect(empty_store)).version == weak.model.version
+    assert main(["models", "--tracking-uri", empty_store]) == 0
     listing = capsys.readouterr().out
     assert f"{weak.model.version}  {weak.test_accuracy:8.4f}  champion" in listing
-    assert main(["promote", "99", "--tracking-uri", own_store]) == 2
+    assert main(["promote", "99", "--tracking-uri", empty_store]) == 2
     assert "no version 99" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("interruption, status", [(RuntimeError("disk full"), "FAILED"), (KeyboardInterrupt(), "KILLED")])
+@pytest.mark.parametrize(
+    "interruption, status", [(RuntimeError("disk full"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
+)
 def test_a_failing_run_is_marked_and_registers_nothing(tmp_path, mnist_dir, monkeypatch, interruption, status):
     import training.train
     from training.train import train
@@ -203,13 +213,13 @@ def test_a_failing_run_is_marked_and_registers_nothing(tmp_path, mnist_dir, monk
 
 
 def test_a_failure_after_registration_rolls_the_version_back(tmp_path, mnist_dir, monkeypatch):
-    import training.train
+    import training.handwriting_gate
     from training.train import train
 
     def registry_down(*args, **kwargs):
         raise ConnectionError("registry went away")
 
-    monkeypatch.setattr(training.train, "describe_and_gate", registry_down)
+    monkeypatch.setattr(training.handwriting_gate, "describe_and_gate", registry_down)
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(ConnectionError):
         train(small_config(tracking_uri, mnist_dir, train_limit=500, epochs=1, model_width=8))

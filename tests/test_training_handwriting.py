@@ -131,9 +131,20 @@ def test_the_handwriting_benchmark_scores_every_validation_family(trained_store,
 
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "handwriting.json"
-    command = [sys.executable, str(root / "bench" / "bench_handwriting.py"), "--model-uri", trained_store.model_uri,
-               "--tracking-uri", trained_store.tracking_uri, "--numbers", "2", "--sequence-cases", "5",
-               "--json", str(out)]
+    command = [
+        sys.executable,
+        str(root / "bench" / "bench_handwriting.py"),
+        "--model-uri",
+        trained_store.model_uri,
+        "--tracking-uri",
+        trained_store.tracking_uri,
+        "--numbers",
+        "2",
+        "--sequence-cases",
+        "5",
+        "--json",
+        str(out),
+    ]
     finished = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]
     report = json.loads(out.read_text())

@@ -82,8 +82,10 @@ KINDS: dict[str, tuple[int, Callable[[np.random.Generator], Strokes]]] = {
 
 
 def _jittered(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    return [line + rng.normal(0.0, JITTER, size=line.shape) if len(line) <= 4 else
-            line + rng.normal(0.0, JITTER, size=2) for line in strokes]
+    return [
+        line + rng.normal(0.0, JITTER, size=line.shape) if len(line) <= 4 else line + rng.normal(0.0, JITTER, size=2)
+        for line in strokes
+    ]
 
 
 def _densified(line: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from demnistify.constants import NUM_CLASSES
 from pipeline import normalize_digit, render_strokes_digit
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class AugmentSettings:
     placement_probability: float = 0.3
     # Share of digits redrawn from their traced strokes the way serving renders a live drawing
     # (constant MNIST-like pen, round joints), so the model reads live drawings as well as
-    # scanned ones. The traces are computed once (training.traces), not in the workers.
+    # scanned ones. The traces are computed once (training.trace_cache), not in the workers.
     # The redrawn strokes are not bent further: a smooth random warp made a worse model.
     stroke_probability: float = 0.0
     # Share of samples replaced by two digits run together (traced strokes, rendered as one
@@ -47,8 +47,12 @@ class AugmentSettings:
     pair_min_width: float = 0.6
 
 
-def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings,
-                  strokes: Callable[[], list[np.ndarray]] | None = None) -> np.ndarray:
+def augment_digit(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    settings: AugmentSettings,
+    strokes: Callable[[], list[np.ndarray]] | None = None,
+) -> np.ndarray:
     """Distort one 28x28 uint8 MNIST digit and normalize it exactly as the pipeline does.
 
     `strokes` gives the digit traced into pen strokes (computed on demand); with it, some
@@ -69,16 +73,16 @@ def augment_digit(image: np.ndarray, rng: np.random.Generator, settings: Augment
     return normalized
 
 
-def digit_pair(left: list[np.ndarray], right: list[np.ndarray], rng: np.random.Generator,
-               settings: AugmentSettings) -> np.ndarray:
+def digit_pair(
+    left: list[np.ndarray], right: list[np.ndarray], rng: np.random.Generator, settings: AugmentSettings
+) -> np.ndarray:
     """Two traced digits side by side, touching or overlapping, normalized as one piece."""
     left_points, right_points = np.concatenate(left), np.concatenate(right)
     height = max(np.ptp(left_points[:, 1]), np.ptp(right_points[:, 1]), 1.0)
     widths = np.ptp(left_points[:, 0]), np.ptp(right_points[:, 0])
     overlap = rng.uniform(-settings.pair_gap * height, settings.pair_overlap * min(widths))
     overlap -= max(0.0, settings.pair_min_width * height - (sum(widths) - overlap))
-    shift = np.array([left_points[:, 0].max() - right_points[:, 0].min() - overlap,
-                      rng.uniform(-0.1, 0.1) * height])
+    shift = np.array([left_points[:, 0].max() - right_points[:, 0].min() - overlap, rng.uniform(-0.1, 0.1) * height])
     linear = _random_linear(rng, settings)
     return render_strokes_digit([line @ linear.T for line in left] + [(line + shift) @ linear.T for line in right])
 
@@ -141,9 +145,17 @@ class AugmentedBatches(keras.utils.PyDataset):
     epoch; an epoch then holds as many samples as the first source (MNIST) has.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                 settings: AugmentSettings = AugmentSettings(), traces: Sequence[list[np.ndarray]] | None = None,
-                 mix: Sequence[tuple[int, float]] | None = None, **kwargs):
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        seed: int,
+        settings: AugmentSettings = AugmentSettings(),
+        traces: Sequence[list[np.ndarray]] | None = None,
+        mix: Sequence[tuple[int, float]] | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if len(images) != len(labels) or len(images) == 0 or batch_size < 1:
             raise ValueError("Need matching, non-empty images and labels and batch_size >= 1.")

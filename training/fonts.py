@@ -54,8 +54,10 @@ class Glyph:
 def load_families(fonts_dir: Path = FONTS_DIR) -> list[FontFamily]:
     """Every vendored family, in id order (training/fonts/families.json)."""
     listing = json.loads((fonts_dir / "families.json").read_text())
-    return [FontFamily(entry["id"], tuple(fonts_dir / entry["id"] / f"{w}.ttf" for w in entry["weights"]))
-            for entry in sorted(listing, key=lambda e: e["id"])]
+    return [
+        FontFamily(entry["id"], tuple(fonts_dir / entry["id"] / f"{w}.ttf" for w in entry["weights"]))
+        for entry in sorted(listing, key=lambda e: e["id"])
+    ]
 
 
 def family_group(family_id: str) -> str:
@@ -120,8 +122,9 @@ def font_digits(families: list[FontFamily], seed: int = 0, variants: bool = True
     With `variants`, each glyph comes three times: as drawn, condensed and expanded.
     """
     rng = np.random.default_rng(seed)
-    factors = [lambda: 1.0] + ([lambda: rng.uniform(*CONDENSED_RANGE), lambda: rng.uniform(*EXPANDED_RANGE)]
-                               if variants else [])
+    factors = [lambda: 1.0] + (
+        [lambda: rng.uniform(*CONDENSED_RANGE), lambda: rng.uniform(*EXPANDED_RANGE)] if variants else []
+    )
     images, labels = [], []
     for family in families:
         for path in family.paths:

@@ -48,8 +48,11 @@ def decide(candidate: Scores, champion: Scores | None) -> Decision:
     if champion is None:
         return Decision(True, "no champion yet")
     z = {"test": test_z(candidate.test_accuracy, champion.test_accuracy)}
-    z |= {mode: paired_z(hits, champion.handwriting[mode]) for mode, hits in candidate.handwriting.items()
-          if mode in champion.handwriting and len(champion.handwriting[mode]) == len(hits)}
+    z |= {
+        mode: paired_z(hits, champion.handwriting[mode])
+        for mode, hits in candidate.handwriting.items()
+        if mode in champion.handwriting and len(champion.handwriting[mode]) == len(hits)
+    }
     summary = ", ".join(f"{name} z={value:+.2f}" for name, value in z.items())
     worse = [name for name, value in z.items() if value < -NOISE_Z]
     if worse:

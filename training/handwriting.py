@@ -11,7 +11,7 @@ import numpy as np
 from pipeline import Classifier, recognize_image, recognize_strokes
 from training.fonts import PEN_RANGE, FontFamily, Glyph, render_glyph, thickened
 from training.sequences import MAX_DIGITS, SequenceCase, accuracy_interval
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 # Digits are written this many pixels per em (a digit is about 0.7 em tall).
 EM_RANGE = (40, 160)
@@ -59,7 +59,9 @@ def _make_number(family: FontFamily, rng: np.random.Generator) -> FontNumber:
     for position, glyph in placed:
         px, py = int(round(position[0])), int(round(position[1]))
         height, width = glyph.ink.shape
-        np.maximum(picture[py : py + height, px : px + width], glyph.ink, out=picture[py : py + height, px : px + width])
+        np.maximum(
+            picture[py : py + height, px : px + width], glyph.ink, out=picture[py : py + height, px : px + width]
+        )
         traced = [line + (px, py) for line in traced_glyph(glyph.ink)]
         strokes += traced
         counts.append(len(traced))
@@ -84,8 +86,10 @@ def read_numbers(numbers: Sequence[FontNumber], classify: Classifier) -> dict[st
     strokes, pictures = [], []
     for number in numbers:
         case = number.strokes
-        strokes.append(recognize_strokes(case.strokes, case.width, case.height, classify,
-                                         pen_width=case.pen_width).text == number.text)
+        strokes.append(
+            recognize_strokes(case.strokes, case.width, case.height, classify, pen_width=case.pen_width).text
+            == number.text
+        )
         pictures.append(recognize_image(number.picture, classify).text == number.text)
     return {"strokes": np.array(strokes, dtype=bool), "pictures": np.array(pictures, dtype=bool)}
 
@@ -94,12 +98,19 @@ def score_numbers(numbers: Sequence[FontNumber], hits: dict[str, np.ndarray]) ->
     """Whole numbers read right per mode, overall (with a 95 % interval) and by family."""
     families = sorted({number.family for number in numbers})
     owner = np.array([number.family for number in numbers])
-    by_family = {family: {"numbers": int(np.sum(owner == family)),
-                          **{mode: int(np.sum(read[owner == family])) for mode, read in hits.items()}}
-                 for family in families}
+    by_family = {
+        family: {
+            "numbers": int(np.sum(owner == family)),
+            **{mode: int(np.sum(read[owner == family])) for mode, read in hits.items()},
+        }
+        for family in families
+    }
     summary = {}
     for mode, read in hits.items():
         worst = min(((c[mode] / c["numbers"], f) for f, c in by_family.items()), default=(0.0, ""))
-        summary[mode] = {"accuracy": float(read.mean()) if len(read) else 0.0,
-                         "interval": accuracy_interval(int(read.sum()), len(read)), "worst_family": worst}
+        summary[mode] = {
+            "accuracy": float(read.mean()) if len(read) else 0.0,
+            "interval": accuracy_interval(int(read.sum()), len(read)),
+            "worst_family": worst,
+        }
     return {"numbers": len(numbers), **summary, "by_family": by_family}

@@ -44,23 +44,26 @@ def _conv_block(inputs, filters: int, kernel_size: int, padding: str, name: str,
     # Batch norm sits between the bias-free convolution and the ReLU, as in ResNet. A momentum
     # of 0.9 (Keras defaults to 0.99) lets the moving statistics settle within a few hundred
     # steps, so short runs are not wrong in inference mode.
-    features = keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name
-    )(inputs)
+    features = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name)(
+        inputs
+    )
     features = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(features)
     return keras.layers.Activation("relu", name=f"{name}_relu")(features)
 
 
-def compile_model(model: keras.Model, learning_rate: float, total_steps: int, warmup_steps: int,
-                  ema_momentum: float = 0.0) -> keras.Model:
+def compile_model(
+    model: keras.Model, learning_rate: float, total_steps: int, warmup_steps: int, ema_momentum: float = 0.0
+) -> keras.Model:
     """Compile with Adam and a linear warm-up into a cosine decay over the whole run.
 
     With `ema_momentum` > 0 the model ends with the moving average of its weights over the
     last steps (about 1 / (1 - momentum) of them) instead of the last step's.
     """
     if learning_rate <= 0 or total_steps < 1 or not 0.0 <= ema_momentum < 1.0:
-        raise ValueError(f"Need learning_rate > 0, total_steps >= 1 and ema_momentum in [0, 1), got "
-                         f"{learning_rate}, {total_steps}, {ema_momentum}.")
+        raise ValueError(
+            f"Need learning_rate > 0, total_steps >= 1 and ema_momentum in [0, 1), got "
+            f"{learning_rate}, {total_steps}, {ema_momentum}."
+        )
     warmup_steps = max(0, min(warmup_steps, total_steps - 1))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate / 10 if warmup_steps else learning_rate,
@@ -70,8 +73,9 @@ def compile_model(model: keras.Model, learning_rate: float, total_steps: int, wa
         warmup_steps=warmup_steps,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule, use_ema=ema_momentum > 0,
-                                        ema_momentum=ema_momentum or 0.99),
+        optimizer=keras.optimizers.Adam(
+            learning_rate=schedule, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99
+        ),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

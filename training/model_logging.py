@@ -19,7 +19,7 @@ from mlflow.types.schema import AnyType, Array, Object, Property
 
 from demnistify.constants import DIGIT_GRAPH_ARTIFACT, INPUT_SHAPE, KERAS_ARTIFACT, NUM_CLASSES, REPO_ROOT
 from recognizer.pyfunc import INPUT_EXAMPLE, DrawingRecognizer
-from training.registry import INT8_DIGEST_TAG, ModelRef
+from registry.client import INT8_DIGEST_TAG, ModelRef
 from training.tracking import recognizer_model_id
 
 GRAPH_MODEL_NAME = "digit-graph"
@@ -32,12 +32,20 @@ KERAS_FILE = "digit_model.keras"
 # The recognizer runs the same code as the server: these packages are copied into the model.
 CODE_PACKAGES = ("demnistify", "pipeline", "recognizer", "serving")
 # What the recognizer imports, pinned to what trained it (spares MLflow's slow inference).
-REQUIREMENTS = ("mlflow", "numpy", "pandas", "onnxruntime", "opencv-python-headless", "scikit-image", "pillow",
-                "orjson")
+REQUIREMENTS = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "onnxruntime",
+    "opencv-python-headless",
+    "scikit-image",
+    "pillow",
+    "orjson",
+)
 MODEL_DESCRIPTION = (
     "The deMNISTify recognizer: reads whole handwritten numbers from pen strokes (with canvas size and pen "
     "width) or pictures, and returns the number with its digits, boxes and confidences. Load it with "
-    "`mlflow.pyfunc.load_model(\"models:/demnistify-cnn@champion\")`, or serve it with `mlflow models serve`. "
+    '`mlflow.pyfunc.load_model("models:/demnistify-cnn@champion")`, or serve it with `mlflow models serve`. '
     "Each version is trained by `demnistify train` or `demnistify sweep`; `champion` is the version served."
 )
 
@@ -45,13 +53,27 @@ MODEL_DESCRIPTION = (
 # The numeric fields are Any: MLflow refuses integer JSON numbers (x, y, width) for a double
 # column, and a long column cannot hold the gaps of a batch mixing pictures and strokes. The
 # recognizer checks every field itself, as the server does (serving/protocol.py).
-INPUT_SCHEMA = Schema([ColSpec(AnyType(), name, required=False) for name in ("strokes", "width", "height", "pen_width")]
-                      + [ColSpec(DataType.string, "image", required=False)])
-DIGITS_OUTPUT = Object([Property("label", DataType.long), Property("confidence", DataType.double),
-                        Property("box", Array(DataType.long)), Property("candidates", Array(Array(DataType.double))),
-                        Property("unsure", DataType.boolean), Property("line", DataType.long)])
-OUTPUT_SCHEMA = Schema([ColSpec(DataType.string, "text"), ColSpec(Array(DataType.string), "lines"),
-                        ColSpec(Array(DIGITS_OUTPUT), "digits")])
+INPUT_SCHEMA = Schema(
+    [ColSpec(AnyType(), name, required=False) for name in ("strokes", "width", "height", "pen_width")]
+    + [ColSpec(DataType.string, "image", required=False)]
+)
+DIGITS_OUTPUT = Object(
+    [
+        Property("label", DataType.long),
+        Property("confidence", DataType.double),
+        Property("box", Array(DataType.long)),
+        Property("candidates", Array(Array(DataType.double))),
+        Property("unsure", DataType.boolean),
+        Property("line", DataType.long),
+    ]
+)
+OUTPUT_SCHEMA = Schema(
+    [
+        ColSpec(DataType.string, "text"),
+        ColSpec(Array(DataType.string), "lines"),
+        ColSpec(Array(DIGITS_OUTPUT), "digits"),
+    ]
+)
 
 
 def log_digit_graph(graph: bytes, int8: bool) -> mlflow.models.model.ModelInfo:
@@ -62,10 +84,14 @@ def log_digit_graph(graph: bytes, int8: bool) -> mlflow.models.model.ModelInfo:
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *INPUT_SHAPE), "digit")]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, NUM_CLASSES), "probabilities")]),
     )
-    return mlflow.onnx.log_model(onnx.load_from_string(graph), name=GRAPH_MODEL_NAME, signature=signature,
-                                 pip_requirements=_pinned(("onnx", "onnxruntime")), save_as_external_data=False,
-                                 tags={"quantization": "int8" if int8 else "float32",
-                                       "sha256": hashlib.sha256(graph).hexdigest()})
+    return mlflow.onnx.log_model(
+        onnx.load_from_string(graph),
+        name=GRAPH_MODEL_NAME,
+        signature=signature,
+        pip_requirements=_pinned(("onnx", "onnxruntime")),
+        save_as_external_data=False,
+        tags={"quantization": "int8" if int8 else "float32", "sha256": hashlib.sha256(graph).hexdigest()},
+    )
 
 
 def log_recognizer(model: keras.Model, graph: bytes, int8: bool) -> str:
@@ -76,22 +102,27 @@ def log_recognizer(model: keras.Model, graph: bytes, int8: bool) -> str:
         keras_path, local_path = Path(folder) / KERAS_FILE, Path(folder) / "recognizer"
         model.save(keras_path)
         mlflow.pyfunc.save_model(
-            local_path, python_model=DrawingRecognizer(), mlflow_model=_mlflow_model(model_id),
+            local_path,
+            python_model=DrawingRecognizer(),
+            mlflow_model=_mlflow_model(model_id),
             artifacts={DIGIT_GRAPH_ARTIFACT: graph_info.model_uri, KERAS_ARTIFACT: str(keras_path)},
             code_paths=[str(REPO_ROOT / package) for package in CODE_PACKAGES],
-            signature=ModelSignature(INPUT_SCHEMA, OUTPUT_SCHEMA), input_example=INPUT_EXAMPLE,
+            signature=ModelSignature(INPUT_SCHEMA, OUTPUT_SCHEMA),
+            input_example=INPUT_EXAMPLE,
             pip_requirements=_pinned(REQUIREMENTS),
         )
         _upload(model_id, local_path)
-    mlflow.set_logged_model_tags(model_id, {GRAPH_KIND_TAG: "int8" if int8 else "float32",
-                                            GRAPH_DIGEST_TAG: hashlib.sha256(graph).hexdigest()})
+    mlflow.set_logged_model_tags(
+        model_id, {GRAPH_KIND_TAG: "int8" if int8 else "float32", GRAPH_DIGEST_TAG: hashlib.sha256(graph).hexdigest()}
+    )
     return f"models:/{model_id}"
 
 
 def _mlflow_model(model_id: str) -> Model:
     logged = mlflow.get_logged_model(model_id)
-    return Model(artifact_path=logged.artifact_location, model_uuid=model_id, run_id=logged.source_run_id,
-                 model_id=model_id)
+    return Model(
+        artifact_path=logged.artifact_location, model_uuid=model_id, run_id=logged.source_run_id, model_id=model_id
+    )
 
 
 def _upload(model_id: str, local_path: Path) -> None:
@@ -122,12 +153,20 @@ def describe(client, ref: ModelRef, metrics: dict[str, float], trained_by: str) 
     if not registered.description:
         client.update_registered_model(ref.name, description=MODEL_DESCRIPTION)
     run = client.get_run(ref.run_id)
-    accuracies = ", ".join(f"{name} {value:.4f}" for name, value in sorted(metrics.items())
-                           if "accuracy" in name and not name.startswith("train_"))
+    accuracies = ", ".join(
+        f"{name} {value:.4f}"
+        for name, value in sorted(metrics.items())
+        if "accuracy" in name and not name.startswith("train_")
+    )
     link = f"#/experiments/{run.info.experiment_id}/runs/{ref.run_id}?workflowType=machine_learning"
-    client.update_model_version(ref.name, ref.version, description=(
-        f"Trained by `{trained_by}` in run [{run.info.run_name}]({link}) (run id {ref.run_id}). "
-        f"Accuracies: {accuracies}."))
+    client.update_model_version(
+        ref.name,
+        ref.version,
+        description=(
+            f"Trained by `{trained_by}` in run [{run.info.run_name}]({link}) (run id {ref.run_id}). "
+            f"Accuracies: {accuracies}."
+        ),
+    )
 
 
 def _pinned(packages) -> list[str]:

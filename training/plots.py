@@ -24,8 +24,13 @@ def confusion_figure(counts: np.ndarray) -> Figure:
     for (row, column), value in np.ndenumerate(counts):
         color = "white" if row == column else "black"
         axes.text(column, row, str(value), ha="center", va="center", fontsize=7, color=color)
-    axes.set(xticks=range(len(counts)), yticks=range(len(counts)), xlabel="predicted", ylabel="true",
-             title="Confusion matrix (MNIST test)")
+    axes.set(
+        xticks=range(len(counts)),
+        yticks=range(len(counts)),
+        xlabel="predicted",
+        ylabel="true",
+        title="Confusion matrix (MNIST test)",
+    )
     figure.colorbar(image, ax=axes, label="log(1 + count)")
     return figure
 

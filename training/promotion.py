@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 
 from demnistify.constants import CHAMPION_ALIAS
-from training.registry import ModelRef, get_alias, run_metrics
+from registry.client import ModelRef, get_alias, run_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,13 @@ def promotion_verdict(candidate: Metrics, champion: Metrics | None) -> Verdict:
 Gate = Callable[[Metrics, Metrics | None], Verdict]
 
 
-def promote_if_better(client: MlflowClient, candidate: ModelRef, metrics: Metrics,
-                      alias: str = CHAMPION_ALIAS, gate: Gate = promotion_verdict) -> Verdict:
+def promote_if_better(
+    client: MlflowClient,
+    candidate: ModelRef,
+    metrics: Metrics,
+    alias: str = CHAMPION_ALIAS,
+    gate: Gate = promotion_verdict,
+) -> Verdict:
     """Move the alias to `candidate` if the gate passes against the version it points to now.
 
     Right before moving it, the alias is read again; if it moved since the gate compared, this
@@ -71,8 +76,14 @@ def promote_if_better(client: MlflowClient, candidate: ModelRef, metrics: Metric
             if _version(now) == _version(champion):
                 client.set_registered_model_alias(candidate.name, alias, candidate.version)
                 return verdict
-        logger.info("%s@%s moved from version %s to %s while version %s was compared; comparing again.",
-                    candidate.name, alias, _version(champion), _version(now), candidate.version)
+        logger.info(
+            "%s@%s moved from version %s to %s while version %s was compared; comparing again.",
+            candidate.name,
+            alias,
+            _version(champion),
+            _version(now),
+            candidate.version,
+        )
     return Verdict(False, f"{candidate.name}@{alias} kept moving during {PROMOTION_ATTEMPTS} comparisons")
 
 
@@ -80,8 +91,9 @@ def _version(ref: ModelRef | None) -> str | None:
     return ref.version if ref is not None else None
 
 
-def describe_and_gate(client: MlflowClient, ref: ModelRef, trained_by: str, gate_it: bool,
-                      gate: Gate = promotion_verdict) -> Verdict:
+def describe_and_gate(
+    client: MlflowClient, ref: ModelRef, trained_by: str, gate_it: bool, gate: Gate = promotion_verdict
+) -> Verdict:
     """Describe a new version (what trained it, its accuracies, its run), then put it through the gate."""
     from training.model_logging import describe
 

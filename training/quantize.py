@@ -1,8 +1,7 @@
-"""The serving graph: the trained model exported to ONNX, and an int8 copy checked on validation digits."""
+"""The int8 serving graph: the float ONNX export quantized, and kept only if it reads validation digits as well."""
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
@@ -10,9 +9,8 @@ import numpy as np
 
 from demnistify.constants import IMAGE_SIZE
 from pipeline.split import PROBABILITY_FLOOR
+from registry.keras_models import export_onnx
 
-# tf2onnx's opset for Conv, BatchNormalization and Softmax as Keras computes them.
-ONNX_OPSET = 17
 # Static quantization learns each layer's activation range from these many validation digits.
 CALIBRATION_DIGITS = 500
 CALIBRATION_BATCH = 50
@@ -24,18 +22,6 @@ MAX_LOG_PROB_ERROR = 0.1
 # On a small validation split a tenth of a point is two or three digits, within the noise of
 # quantization: a drop of this many digits is always allowed.
 MAX_DIGITS_DROPPED = 5
-
-
-def export_onnx(model) -> bytes:
-    """The Keras digit model as a serialized float32 ONNX graph (input "digit": N x 28 x 28 x 1)."""
-    import tensorflow as tf
-    import tf2onnx
-
-    # tf2onnx narrates every optimization pass at INFO; a server log wants only its problems.
-    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    signature = (tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="digit"),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET)
-    return proto.SerializeToString()
 
 
 def quantize_onnx(graph: bytes, calibration: np.ndarray) -> bytes:
@@ -51,8 +37,12 @@ def quantize_onnx(graph: bytes, calibration: np.ndarray) -> bytes:
 
     if calibration.ndim != 4 or calibration.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1) or not len(calibration):
         raise ValueError(f"Calibration digits must have shape (N, 28, 28, 1), got {calibration.shape}.")
-    batches = iter([{"digit": calibration[start:start + CALIBRATION_BATCH].astype(np.float32)}
-                    for start in range(0, len(calibration), CALIBRATION_BATCH)])
+    batches = iter(
+        [
+            {"digit": calibration[start : start + CALIBRATION_BATCH].astype(np.float32)}
+            for start in range(0, len(calibration), CALIBRATION_BATCH)
+        ]
+    )
 
     class Digits(CalibrationDataReader):
         def get_next(self) -> dict | None:
@@ -63,9 +53,16 @@ def quantize_onnx(graph: bytes, calibration: np.ndarray) -> bytes:
         source.write_bytes(graph)
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         kinds = sorted({node.op_type for node in onnx.load(str(prepared)).graph.node} - {"Softmax"})
-        quantize_static(str(prepared), str(target), Digits(), quant_format=QuantFormat.QOperator,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        op_types_to_quantize=kinds)
+        quantize_static(
+            str(prepared),
+            str(target),
+            Digits(),
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=kinds,
+        )
         return target.read_bytes()
 
 
@@ -80,12 +77,16 @@ def checked_int8_graph(model, inputs: np.ndarray, labels: np.ndarray) -> tuple[b
     expected = np.asarray(model.predict(inputs, batch_size=500, verbose=0))
     found = run_graph(graph, inputs)
     log_error = np.abs(np.log(np.maximum(found, PROBABILITY_FLOOR)) - np.log(np.maximum(expected, PROBABILITY_FLOOR)))
-    metrics = {"val_accuracy_float": float((expected.argmax(axis=1) == labels).mean()),
-               "val_accuracy_int8": float((found.argmax(axis=1) == labels).mean()),
-               "int8_log_prob_error": float(log_error.mean())}
+    metrics = {
+        "val_accuracy_float": float((expected.argmax(axis=1) == labels).mean()),
+        "val_accuracy_int8": float((found.argmax(axis=1) == labels).mean()),
+        "int8_log_prob_error": float(log_error.mean()),
+    }
     allowed = max(MAX_ACCURACY_DROP, MAX_DIGITS_DROPPED / max(len(labels), 1))
-    kept = metrics["val_accuracy_int8"] >= metrics["val_accuracy_float"] - allowed \
+    kept = (
+        metrics["val_accuracy_int8"] >= metrics["val_accuracy_float"] - allowed
         and metrics["int8_log_prob_error"] <= MAX_LOG_PROB_ERROR
+    )
     return (graph if kept else None), metrics
 
 

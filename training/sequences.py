@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline import Classifier, Recognition, recognize_strokes, render_strokes_digit
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 LAYOUTS = ("ordinary", "tight")
 # The MNIST digit box is 20 px of the 28 px frame; a digit drawn `height` pixels tall is
@@ -38,7 +38,9 @@ class SequenceCase:
     digit_strokes: tuple[int, ...] = ()
 
 
-def make_sequence_cases(images: np.ndarray, labels: np.ndarray, count: int, layout: str, seed: int) -> list[SequenceCase]:
+def make_sequence_cases(
+    images: np.ndarray, labels: np.ndarray, count: int, layout: str, seed: int
+) -> list[SequenceCase]:
     """`count` drawings of 1-8 digits picked from `images` (MNIST test digits), reproducible by seed."""
     if layout not in GAPS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
@@ -64,8 +66,9 @@ def _make_case(images: np.ndarray, labels: np.ndarray, layout: str, rng: np.rand
     return replace(case, digit_strokes=tuple(counts))
 
 
-def _place(strokes: list[np.ndarray], pen: float, height: float, text: str, layout: str,
-           rng: np.random.Generator) -> SequenceCase:
+def _place(
+    strokes: list[np.ndarray], pen: float, height: float, text: str, layout: str, rng: np.random.Generator
+) -> SequenceCase:
     low, high = np.concatenate(strokes).min(axis=0), np.concatenate(strokes).max(axis=0)
     margin = rng.uniform(0.3, 1.0, size=2) * height + pen
     shifted = tuple(line - low + margin for line in strokes)
@@ -73,8 +76,9 @@ def _place(strokes: list[np.ndarray], pen: float, height: float, text: str, layo
     return SequenceCase(shifted, int(size[0]), int(size[1]), pen, text, layout)
 
 
-def evaluate_sequences(cases: Sequence[SequenceCase], classify: Classifier,
-                       recognizer: Recognizer = recognize_strokes) -> dict[str, float]:
+def evaluate_sequences(
+    cases: Sequence[SequenceCase], classify: Classifier, recognizer: Recognizer = recognize_strokes
+) -> dict[str, float]:
     """Sequence accuracy (whole number right), digit accuracy (1 - edit distance per digit), count errors."""
     right = digits = distance = count_errors = 0
     started = time.perf_counter()
@@ -112,8 +116,13 @@ def evaluate_oracle(cases: Sequence[SequenceCase], classify: Classifier) -> dict
     digits = sum(len(text) for text in texts)
     wrong = sum(a != b for text, guess in zip(texts, read) for a, b in zip(text, guess))
     right = sum(t == r for t, r in zip(texts, read))
-    return {"sequence_accuracy": right / max(len(cases), 1), "sequence_interval": accuracy_interval(right, len(cases)),
-            "digit_accuracy": 1.0 - wrong / max(digits, 1), "count_errors": 0, "cases": len(cases)}
+    return {
+        "sequence_accuracy": right / max(len(cases), 1),
+        "sequence_interval": accuracy_interval(right, len(cases)),
+        "digit_accuracy": 1.0 - wrong / max(digits, 1),
+        "count_errors": 0,
+        "cases": len(cases),
+    }
 
 
 def accuracy_interval(right: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -136,8 +145,9 @@ def _edit_distance(first: str, second: str) -> int:
     return previous[-1]
 
 
-def make_canvas_case(images: np.ndarray, labels: np.ndarray, digits: int, width: int, height: int,
-                     seed: int = 0) -> SequenceCase:
+def make_canvas_case(
+    images: np.ndarray, labels: np.ndarray, digits: int, width: int, height: int, seed: int = 0
+) -> SequenceCase:
     """One ordinary drawing of exactly `digits` digits, scaled to fill a width x height canvas."""
     rng = np.random.default_rng([seed, digits])
     while True:

@@ -28,8 +28,8 @@ import keras
 import optuna
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
+from registry.client import ModelRef, connect
 from training import tracking
-from training.registry import ModelRef, connect
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,13 @@ class PruneOnValidation(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None) -> None:
         self.trial.set_user_attr("run_id", tracking.active_run_id())
-        tracking.set_tags({"optuna.study": self.trial.study.study_name, "optuna.trial": str(self.trial.number),
-                           "sweep.worker": f"{socket.gethostname()}:{os.getpid()}"})
+        tracking.set_tags(
+            {
+                "optuna.study": self.trial.study.study_name,
+                "optuna.trial": str(self.trial.number),
+                "sweep.worker": f"{socket.gethostname()}:{os.getpid()}",
+            }
+        )
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self.last = float((logs or {})["val_accuracy"])
@@ -113,11 +118,13 @@ class TrialStopped(optuna.TrialPruned, tracking.RunStopped):
 
 def suggest(trial: optuna.Trial, config: SweepConfig) -> dict:
     """One point of the search space (see the module docstring)."""
-    return {"learning_rate": trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
-            "model_width": trial.suggest_categorical("model_width", WIDTHS),
-            "dropout_rate": trial.suggest_float("dropout_rate", *DROPOUTS),
-            "stroke_probability": trial.suggest_float("stroke_probability", *STROKE_SHARES),
-            "epochs": trial.suggest_int("epochs", config.min_epochs, config.max_epochs)}
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
+        "model_width": trial.suggest_categorical("model_width", WIDTHS),
+        "dropout_rate": trial.suggest_float("dropout_rate", *DROPOUTS),
+        "stroke_probability": trial.suggest_float("stroke_probability", *STROKE_SHARES),
+        "epochs": trial.suggest_int("epochs", config.min_epochs, config.max_epochs),
+    }
 
 
 def objective(config: SweepConfig, parent_run_id: str):
@@ -126,9 +133,16 @@ def objective(config: SweepConfig, parent_run_id: str):
 
     def run_trial(trial: optuna.Trial) -> float:
         settings = TrainConfig.for_profile(
-            config.profile, **suggest(trial, config), train_limit=config.train_limit, test_limit=config.test_limit,
-            sequence_cases=config.sequence_cases, seed=config.seed, tracking_uri=config.tracking_uri,
-            data_dir=config.data_dir, model_name=config.model_name)
+            config.profile,
+            **suggest(trial, config),
+            train_limit=config.train_limit,
+            test_limit=config.test_limit,
+            sequence_cases=config.sequence_cases,
+            seed=config.seed,
+            tracking_uri=config.tracking_uri,
+            data_dir=config.data_dir,
+            model_name=config.model_name,
+        )
         pruning = PruneOnValidation(trial)
         result = train(replace(settings, register=False, promote="never", parent_run_id=parent_run_id), [pruning])
         trial.set_user_attr("model_uri", result.model_uri)
@@ -139,11 +153,17 @@ def objective(config: SweepConfig, parent_run_id: str):
 
 def open_study(config: SweepConfig, seed: int | None) -> optuna.Study:
     """The study in the shared storage, created if it is new (maximizing validation accuracy)."""
-    storage = optuna.storages.RDBStorage(config.storage, heartbeat_interval=HEARTBEAT_SECONDS,
-                                         grace_period=GRACE_SECONDS)
-    return optuna.create_study(study_name=config.study_name, storage=storage, direction="maximize",
-                               load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed),
-                               pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    storage = optuna.storages.RDBStorage(
+        config.storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+    )
+    return optuna.create_study(
+        study_name=config.study_name,
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )
 
 
 def join(config: SweepConfig) -> tuple[optuna.Study, str, bool]:
@@ -153,8 +173,9 @@ def join(config: SweepConfig) -> tuple[optuna.Study, str, bool]:
         study = open_study(config, seed=None)
         return study, _wait_for_parent(study), False
     study = open_study(config, seed=config.seed)
-    parent = tracking.start_parent_run(f"sweep-{config.study_name}", {"optuna.study": config.study_name,
-                                                                      "optuna.storage": _safe(config.storage)})
+    parent = tracking.start_parent_run(
+        f"sweep-{config.study_name}", {"optuna.study": config.study_name, "optuna.storage": _safe(config.storage)}
+    )
     study.set_user_attr(PARENT_RUN_ATTR, parent)
     return study, parent, True
 
@@ -202,8 +223,9 @@ def sweep(config: SweepConfig) -> SweepResult:
     # A failing trial (bad data, a crash in one setting) is recorded FAILED; the study goes on.
     study.optimize(objective(config, parent), callbacks=[stop], catch=(Exception,))
     if not leader:
-        return SweepResult(config.study_name, parent, study.trials, _best(study), None, False,
-                           time.monotonic() - started)
+        return SweepResult(
+            config.study_name, parent, study.trials, _best(study), None, False, time.monotonic() - started
+        )
     _wait_for_running(study)
     best = _best(study)
     ref, promoted = _register_best(config, best) if best is not None else (None, False)
@@ -229,6 +251,7 @@ def _register_best(config: SweepConfig, best: optuna.trial.FrozenTrial) -> tuple
 
     client = connect(config.tracking_uri)
     ref = register(client, best.user_attrs["model_uri"], config.model_name)
-    verdict = describe_and_gate(client, ref, f"demnistify sweep (study {config.study_name}, trial {best.number})",
-                                config.promote == "auto")
+    verdict = describe_and_gate(
+        client, ref, f"demnistify sweep (study {config.study_name}, trial {best.number})", config.promote == "auto"
+    )
     return ref, verdict.promote

@@ -17,7 +17,7 @@ from mlflow.utils.git_utils import get_git_branch, get_git_commit, get_git_repo_
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_BRANCH, MLFLOW_GIT_COMMIT, MLFLOW_GIT_REPO_URL
 
 from demnistify.constants import EXPERIMENT_NAME, MNIST_MIRRORS, REPO_ROOT
-from training.registry import resolve_tracking_uri
+from registry.client import resolve_tracking_uri
 
 # The logged model a training run produces: the whole recognizer (training/model_logging.py).
 RECOGNIZER_MODEL_NAME = "recognizer"
@@ -76,13 +76,18 @@ class RunStopped(Exception):
 
 def git_tags(path: Path = REPO_ROOT) -> dict[str, str]:
     """MLflow's own source tags (commit, branch, repository URL) for the checkout the code runs from."""
-    found = {MLFLOW_GIT_COMMIT: get_git_commit(str(path)), MLFLOW_GIT_BRANCH: get_git_branch(str(path)),
-             MLFLOW_GIT_REPO_URL: get_git_repo_url(str(path))}
+    found = {
+        MLFLOW_GIT_COMMIT: get_git_commit(str(path)),
+        MLFLOW_GIT_BRANCH: get_git_branch(str(path)),
+        MLFLOW_GIT_REPO_URL: get_git_repo_url(str(path)),
+    }
     return {name: value for name, value in found.items() if value}
 
 
 @contextmanager
-def tracked_run(run_name: str, params: dict, tags: dict, parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+def tracked_run(
+    run_name: str, params: dict, tags: dict, parent_run_id: str | None = None
+) -> Iterator[mlflow.ActiveRun]:
     """Start a run (nested under `parent_run_id` if given) sampling system metrics; end it FINISHED,
     KILLED on Ctrl-C, SIGTERM or RunStopped, FAILED on any other error.
 
@@ -90,14 +95,18 @@ def tracked_run(run_name: str, params: dict, tags: dict, parent_run_id: str | No
     so that every metric logged in the run is linked to it (and to its dataset, see log_metrics).
     """
     _DATASETS.clear()
-    run = mlflow.start_run(run_name=run_name, parent_run_id=parent_run_id, nested=parent_run_id is not None,
-                           log_system_metrics=True)
+    run = mlflow.start_run(
+        run_name=run_name, parent_run_id=parent_run_id, nested=parent_run_id is not None, log_system_metrics=True
+    )
     model_id = None
     try:
         mlflow.log_params(params)
         mlflow.set_tags({**tags, **git_tags()})
-        model_id = mlflow.initialize_logged_model(name=RECOGNIZER_MODEL_NAME, source_run_id=run.info.run_id,
-                                                  params={name: str(value) for name, value in params.items()}).model_id
+        model_id = mlflow.initialize_logged_model(
+            name=RECOGNIZER_MODEL_NAME,
+            source_run_id=run.info.run_id,
+            params={name: str(value) for name, value in params.items()},
+        ).model_id
         mlflow.set_active_model(model_id=model_id)
         yield run
     except (KeyboardInterrupt, RunStopped):
@@ -193,4 +202,6 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
 
 def delete_version(ref) -> None:
     """Remove a version registered by a run that then failed, so a failed run registers nothing."""
-    mlflow.MlflowClient(mlflow.get_tracking_uri(), mlflow.get_registry_uri()).delete_model_version(ref.name, ref.version)
+    mlflow.MlflowClient(mlflow.get_tracking_uri(), mlflow.get_registry_uri()).delete_model_version(
+        ref.name, ref.version
+    )

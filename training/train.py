@@ -12,22 +12,21 @@ from dataclasses import asdict, dataclass
 import keras
 import numpy as np
 
-from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
+from demnistify.constants import MODEL_NAME
+from registry.client import ModelRef, connect
+from registry.keras_models import export_onnx, make_classifier
 from training import model_logging, tracking
 from training.allographs import allograph_digits
 from training.augment import AugmentedBatches, AugmentSettings
 from training.data import Mnist, default_data_dir, load_mnist
 from training.evaluate import evaluate, sequence_metrics, to_model_input
 from training.fonts import font_digits, load_families, split_families
-from training.gate import Scores, decide
-from training.handwriting import FontNumber, make_font_numbers, read_numbers
-from training.inference import make_classifier
+from training.gate import Scores
+from training.handwriting_gate import handwriting_numbers, log_handwriting, promote_or_roll_back
 from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
-from training.promotion import Verdict, describe_and_gate
-from training.quantize import checked_int8_graph, export_onnx
-from training.registry import ModelRef, connect, get_alias, load_classifier
-from training.traces import traced_digits
+from training.quantize import checked_int8_graph
+from training.trace_cache import traced_digits
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +140,14 @@ def split_data(data: Mnist, config: TrainConfig) -> Splits:
     val_count = max(1, int(round(len(order) * config.validation_fraction)))
     val, train = order[:val_count], order[val_count:]
     test = slice(0, config.test_limit) if config.test_limit else slice(None)
-    return Splits(data.train_images[train], data.train_labels[train], data.train_images[val],
-                  data.train_labels[val], data.test_images[test], data.test_labels[test])
+    return Splits(
+        data.train_images[train],
+        data.train_labels[train],
+        data.train_images[val],
+        data.train_labels[val],
+        data.test_images[test],
+        data.test_labels[test],
+    )
 
 
 def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
@@ -155,29 +160,46 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
     data_dir = config.data_dir or str(default_data_dir())
     splits = split_data(load_mnist(data_dir), config)
     tracking.configure_tracking(config.tracking_uri)
-    params = tracking.run_params(asdict(config), train_size=len(splits.train_labels),
-                                 val_size=len(splits.val_labels), test_size=len(splits.test_labels))
-    with tracking.tracked_run(f"{config.profile}-{time.strftime('%Y%m%d-%H%M%S')}", params,
-                              {"profile": config.profile}, config.parent_run_id) as run:
+    params = tracking.run_params(
+        asdict(config),
+        train_size=len(splits.train_labels),
+        val_size=len(splits.val_labels),
+        test_size=len(splits.test_labels),
+    )
+    with tracking.tracked_run(
+        f"{config.profile}-{time.strftime('%Y%m%d-%H%M%S')}", params, {"profile": config.profile}, config.parent_run_id
+    ) as run:
         tracking.log_dataset(splits.train_images, splits.train_labels, "mnist-train", "training")
         tracking.log_dataset(splits.val_images, splits.val_labels, "mnist-validation", "validation")
         tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", "testing")
         model = _fit(config, splits, callbacks)
         test_accuracy = _evaluate_and_log(model, splits, config, started)
-        numbers = _handwriting_numbers(config)
-        scores = Scores(test_accuracy, _log_handwriting(make_classifier(model), numbers))
+        numbers = handwriting_numbers(config.handwriting_numbers, config.seed)
+        scores = Scores(test_accuracy, log_handwriting(make_classifier(model), numbers))
         model_uri = model_logging.log_recognizer(model, *_digit_graph(model, splits))
-        ref = model_logging.register(connect(config.tracking_uri), model_uri, config.model_name) \
-            if config.register else None
-        promoted = _promote_or_roll_back(ref, config, scores, numbers) if ref is not None else False
+        ref = (
+            model_logging.register(connect(config.tracking_uri), model_uri, config.model_name)
+            if config.register
+            else None
+        )
+        promoted = (
+            promote_or_roll_back(ref, config.tracking_uri, config.promote == "auto", scores, numbers)
+            if ref is not None
+            else False
+        )
     return TrainResult(run.info.run_id, ref, promoted, test_accuracy, time.monotonic() - started, model_uri)
 
 
 def _fit(config: TrainConfig, splits: Splits, callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.Model:
     model = build_model(width=config.model_width, dropout_rate=config.dropout_rate)
     steps_per_epoch = -(-len(splits.train_labels) // config.batch_size)
-    compile_model(model, config.learning_rate, steps_per_epoch * config.epochs,
-                  warmup_steps=steps_per_epoch // 2, ema_momentum=config.ema_momentum)
+    compile_model(
+        model,
+        config.learning_rate,
+        steps_per_epoch * config.epochs,
+        warmup_steps=steps_per_epoch // 2,
+        ema_momentum=config.ema_momentum,
+    )
     tracking.log_text(_summary(model), "model_summary.txt")
     # Augmented batches are built in worker threads while TensorFlow trains on the previous ones.
     # Two workers, not one: Keras runs a single worker inline, and epochs then ran slower and
@@ -217,7 +239,9 @@ def _training_sources(config: TrainConfig, splits: Splits):
     labels = np.concatenate([source[1] for source in sources])
     # Strokes: traced once (and cached) for pictures, the generator's own for allographs.
     traces = [t for images_, _, given, _ in sources for t in (given if given is not None else traced_digits(images_))]
-    tracking.log_metrics({f"{name}_samples": len(source[0]) for name, source in zip(("mnist", "font", "allograph"), sources)})
+    tracking.log_metrics(
+        {f"{name}_samples": len(source[0]) for name, source in zip(("mnist", "font", "allograph"), sources)}
+    )
     return images, labels, traces, [(len(source[0]), source[3]) for source in sources]
 
 
@@ -232,14 +256,17 @@ def _evaluate_and_log(model: keras.Model, splits: Splits, config: TrainConfig, s
     predictions = result.probabilities.argmax(axis=1)
     metrics = {"test_loss": result.loss, "test_accuracy": result.accuracy}
     if config.sequence_cases:
-        metrics |= sequence_metrics(make_classifier(model), splits.test_images, splits.test_labels,
-                                    config.sequence_cases)
+        metrics |= sequence_metrics(
+            make_classifier(model), splits.test_images, splits.test_labels, config.sequence_cases
+        )
     metrics["wall_seconds"] = time.monotonic() - started
     tracking.log_metrics(metrics)
-    tracking.log_figures({
-        "confusion_matrix.png": confusion_figure(confusion_matrix(splits.test_labels, predictions)),
-        "misclassified.png": misclassified_figure(splits.test_images, splits.test_labels, result.probabilities),
-    })
+    tracking.log_figures(
+        {
+            "confusion_matrix.png": confusion_figure(confusion_matrix(splits.test_labels, predictions)),
+            "misclassified.png": misclassified_figure(splits.test_images, splits.test_labels, result.probabilities),
+        }
+    )
     logger.info("Test accuracy %.4f; %s", result.accuracy, metrics)
     return result.accuracy
 
@@ -257,51 +284,3 @@ def _digit_graph(model: keras.Model, splits: Splits) -> tuple[bytes, bool]:
         logger.warning("No int8 graph: it read the validation digits worse (%s).", metrics)
         return export_onnx(model), False
     return graph, True
-
-
-def _handwriting_numbers(config: TrainConfig) -> list[FontNumber]:
-    _, validation_families = split_families(load_families())
-    return [number for family in validation_families
-            for number in make_font_numbers(family, config.handwriting_numbers, config.seed)]
-
-
-def _log_handwriting(classify, numbers: list[FontNumber]) -> dict[str, np.ndarray]:
-    """Read the validation families' numbers; log the accuracy per mode and a table by family."""
-    hits = read_numbers(numbers, classify)
-    tracking.log_metrics({f"handwriting_accuracy_{mode}": float(read.mean()) for mode, read in hits.items() if len(read)})
-    table = ["family\tnumbers\tstrokes\tpictures"]
-    for family in sorted({n.family for n in numbers}):
-        mine = np.array([n.family == family for n in numbers])
-        table.append(f"{family}\t{mine.sum()}\t{hits['strokes'][mine].mean():.3f}\t{hits['pictures'][mine].mean():.3f}")
-    tracking.log_text("\n".join(table) + "\n", "handwriting_by_family.tsv")
-    return hits
-
-
-def _promote_or_roll_back(ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]) -> bool:
-    # A run that fails after registering must leave the registry as it found it.
-    try:
-        return _apply_promotion_rule(ref, config, scores, numbers)
-    except BaseException:
-        tracking.delete_version(ref)
-        raise
-
-
-def _apply_promotion_rule(ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]) -> bool:
-    client = connect(config.tracking_uri)
-    verdict = describe_and_gate(client, ref, "demnistify train", config.promote == "auto",
-                                gate=_handwriting_gate(client, ref, config, scores, numbers))
-    tracking.log_text(verdict.reason + "\n", "promotion_decision.txt")
-    return verdict.promote
-
-
-def _handwriting_gate(client, ref: ModelRef, config: TrainConfig, scores: Scores, numbers: list[FontNumber]):
-    """The gate of training.gate: the champion reads the candidate's own handwriting numbers again, so the pairs match."""
-    def gate(metrics, champion_metrics) -> Verdict:
-        champion = get_alias(client, ref.name, CHAMPION_ALIAS)
-        if champion is None or champion_metrics is None:
-            return Verdict(True, "no champion yet")
-        _, classify = load_classifier(champion.uri, config.tracking_uri)
-        theirs = Scores(champion_metrics.get("test_accuracy", 0.0), read_numbers(numbers, classify))
-        decision = decide(scores, theirs)
-        return Verdict(decision.promote, decision.reason)
-    return gate

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
 
-from demnistify.constants import REPO_ROOT
-
-# The benchmarks are scripts that import each other by module name, from their own folder.
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-from bench_soak import run_soak  # noqa: E402
-from bench_startup import ServerProcess  # noqa: E402
+from bench.bench_soak import run_soak
+from bench.harness import ServerProcess
 
 pytestmark = pytest.mark.slow
 

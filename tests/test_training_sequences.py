@@ -6,16 +6,23 @@ import cv2
 import numpy as np
 
 from pipeline import Recognition, rasterize_strokes
-from training.sequences import (accuracy_interval, evaluate_oracle, evaluate_sequences, make_canvas_case,
-                                make_sequence_cases)
-from training.trace import trace_digit
+from training.sequences import (
+    accuracy_interval,
+    evaluate_oracle,
+    evaluate_sequences,
+    make_canvas_case,
+    make_sequence_cases,
+)
+from training.tracer import trace_digit
 
 
 def digit_images() -> tuple[np.ndarray, np.ndarray]:
     """Ten MNIST-like 28x28 digits drawn here: a 0 (ring), a 1 (bar) and a 7, repeated."""
     zero = cv2.ellipse(np.zeros((28, 28), np.uint8), (14, 14), (6, 9), 0, 0, 360, 255, 2, cv2.LINE_AA)
     one = cv2.line(np.zeros((28, 28), np.uint8), (14, 4), (14, 23), 255, 2, cv2.LINE_AA)
-    seven = cv2.polylines(np.zeros((28, 28), np.uint8), [np.array([[7, 5], [21, 5], [11, 23]])], False, 255, 2, cv2.LINE_AA)
+    seven = cv2.polylines(
+        np.zeros((28, 28), np.uint8), [np.array([[7, 5], [21, 5], [11, 23]])], False, 255, 2, cv2.LINE_AA
+    )
     images = np.stack([zero, one, seven] * 4)[:10]
     return images, np.array([0, 1, 7] * 4)[:10]
 
@@ -126,8 +133,9 @@ def test_accuracy_interval_narrows_with_more_drawings():
 def test_oracle_classifies_each_digit_from_its_own_strokes():
     images, labels = digit_images()
     cases = make_sequence_cases(images, labels, 30, "tight", seed=5)
-    assert all(sum(case.digit_strokes) == len(case.strokes) and len(case.digit_strokes) == len(case.text)
-               for case in cases)
+    assert all(
+        sum(case.digit_strokes) == len(case.strokes) and len(case.digit_strokes) == len(case.text) for case in cases
+    )
 
     def tall_is_one(batch: np.ndarray) -> np.ndarray:
         # A '1' is the only digit whose ink is four times taller than wide; call the rest 0.

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from clients.files import FileResult, format_line, recognize_file, to_json
 from demnistify.cli import main
-from serving.files import FileResult, format_line, recognize_file, to_json
-from tests.clients_support import number_strokes
+from tests.support import number_strokes
 
 
 def write_number(path, text: str, dark_ink: bool = True, noise: float = 0.0) -> None:
@@ -78,8 +78,15 @@ def test_unsure_digits_are_counted_in_the_line():
 def test_recognize_command_reads_scans_and_photos(trained_store, tmp_path, capsys):
     write_number(tmp_path / "scan.png", "47")
     write_number(tmp_path / "photo.jpg", "10", dark_ink=False, noise=8)
-    status = main(["recognize", str(tmp_path / "scan.png"), str(tmp_path / "photo.jpg"),
-                   "--tracking-uri", trained_store.tracking_uri])
+    status = main(
+        [
+            "recognize",
+            str(tmp_path / "scan.png"),
+            str(tmp_path / "photo.jpg"),
+            "--tracking-uri",
+            trained_store.tracking_uri,
+        ]
+    )
     out = capsys.readouterr().out.splitlines()
     assert status == 0
     assert out == [f"{tmp_path / 'scan.png'}: 47", f"{tmp_path / 'photo.jpg'}: 10"]
@@ -89,8 +96,17 @@ def test_recognize_command_reads_scans_and_photos(trained_store, tmp_path, capsy
 def test_recognize_json_and_failures(trained_store, tmp_path, capsys):
     write_number(tmp_path / "scan.png", "47")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    status = main(["recognize", str(tmp_path / "scan.png"), str(tmp_path / "broken.jpg"), str(tmp_path / "gone.png"),
-                   "--json", "--tracking-uri", trained_store.tracking_uri])
+    status = main(
+        [
+            "recognize",
+            str(tmp_path / "scan.png"),
+            str(tmp_path / "broken.jpg"),
+            str(tmp_path / "gone.png"),
+            "--json",
+            "--tracking-uri",
+            trained_store.tracking_uri,
+        ]
+    )
     document = json.loads(capsys.readouterr().out)
     assert status == 1
     assert document["model"]["version"] == trained_store.result.model.version

@@ -64,14 +64,23 @@ def to_json(result: FileResult) -> dict:
     if not result.ok:
         return {"file": result.path, "error": result.error}
     recognition = result.recognition
-    return {"file": result.path, "text": recognition.text, "lines": list(recognition.lines),
-            "digits": [_digit(digit) for digit in recognition.digits]}
+    return {
+        "file": result.path,
+        "text": recognition.text,
+        "lines": list(recognition.lines),
+        "digits": [_digit(digit) for digit in recognition.digits],
+    }
 
 
 def _digit(digit: Digit) -> dict:
-    return {"label": digit.label, "confidence": round(float(digit.confidence), 6), "box": [int(v) for v in digit.box],
-            "candidates": [[int(label), round(float(p), 6)] for label, p in digit.candidates],
-            "unsure": bool(digit.unsure), "line": digit.line}
+    return {
+        "label": digit.label,
+        "confidence": round(float(digit.confidence), 6),
+        "box": [int(v) for v in digit.box],
+        "candidates": [[int(label), round(float(p), 6)] for label, p in digit.candidates],
+        "unsure": bool(digit.unsure),
+        "line": digit.line,
+    }
 
 
 def dump_json(results: list[FileResult], model: dict) -> str:

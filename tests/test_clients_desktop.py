@@ -13,10 +13,11 @@ from matplotlib.backend_bases import KeyEvent, MouseEvent  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from clients.desktop import PLACEHOLDER, DrawingWindow, ServerLink  # noqa: E402
 from demnistify.cli import main  # noqa: E402
 from serving.config import ServeConfig  # noqa: E402
-from serving.desktop import PLACEHOLDER, DrawingWindow, ServerLink  # noqa: E402
-from tests.clients_support import ServerThread, densify, free_port, number_strokes  # noqa: E402
+from tests.server_support import ServerThread, free_port  # noqa: E402
+from tests.support import densify, number_strokes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

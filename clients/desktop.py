@@ -69,8 +69,9 @@ class ServerLink:
         self._started.set()
         try:
             # `connect` as an iterator reconnects with exponential backoff after each failure.
-            async for socket in connect(self.url, open_timeout=5, max_size=2**22,
-                                        process_exception=self._connect_failed):
+            async for socket in connect(
+                self.url, open_timeout=5, max_size=2**22, process_exception=self._connect_failed
+            ):
                 self._socket = socket
                 try:
                     await self._session(socket)
@@ -129,8 +130,12 @@ class DrawingWindow:
         self.next_id = self.shown = 0
         self.status, self.model = "connecting", "no model yet"
         self.text = PLACEHOLDER
-        for name, handler in (("button_press_event", self.on_press), ("motion_notify_event", self.on_motion),
-                              ("button_release_event", self.on_release), ("key_press_event", self.on_key)):
+        for name, handler in (
+            ("button_press_event", self.on_press),
+            ("motion_notify_event", self.on_motion),
+            ("button_release_event", self.on_release),
+            ("key_press_event", self.on_key),
+        ):
             figure.canvas.mpl_connect(name, handler)
         self._refresh()
 
@@ -140,9 +145,17 @@ class DrawingWindow:
             return
         self.pen_down = True
         self.strokes.append([[event.xdata, event.ydata]])
-        (line,) = self.axes.plot([event.xdata], [event.ydata], color="black", linewidth=self._pen_points(),
-                                 solid_capstyle="round", solid_joinstyle="round", marker="o",
-                                 markersize=self._pen_points(), markevery=[0])
+        (line,) = self.axes.plot(
+            [event.xdata],
+            [event.ydata],
+            color="black",
+            linewidth=self._pen_points(),
+            solid_capstyle="round",
+            solid_joinstyle="round",
+            marker="o",
+            markersize=self._pen_points(),
+            markevery=[0],
+        )
         self.lines.append(line)
         self._changed()
 
@@ -196,10 +209,18 @@ class DrawingWindow:
             self.shown, self.text = self.next_id, PLACEHOLDER
             self.link.submit(None)
         else:
-            self.link.submit({"type": "recognize", "id": self.next_id, "width": CANVAS_WIDTH,
-                              "height": CANVAS_HEIGHT, "pen_width": PEN_WIDTH, "pen_down": self.pen_down,
-                              # A copy: the link serializes it on its own thread while drawing goes on.
-                              "strokes": [stroke[:] for stroke in self.strokes]})
+            self.link.submit(
+                {
+                    "type": "recognize",
+                    "id": self.next_id,
+                    "width": CANVAS_WIDTH,
+                    "height": CANVAS_HEIGHT,
+                    "pen_width": PEN_WIDTH,
+                    "pen_down": self.pen_down,
+                    # A copy: the link serializes it on its own thread while drawing goes on.
+                    "strokes": [stroke[:] for stroke in self.strokes],
+                }
+            )
         self._refresh()
         self.figure.canvas.draw_idle()
 

@@ -45,8 +45,9 @@ def _bridges(strokes: list[np.ndarray], image: np.ndarray) -> list[np.ndarray]:
     groups = _touching_groups(strokes)
     bridges = []
     while len(groups) > 1:
-        gap, ends, first, second = min((_nearest(a, b) + (i, j)) for i, a in enumerate(groups)
-                                       for j, b in enumerate(groups) if i < j)
+        gap, ends, first, second = min(
+            (_nearest(a, b) + (i, j)) for i, a in enumerate(groups) for j, b in enumerate(groups) if i < j
+        )
         if gap > BRIDGE_PIXELS or not _inked_between(image, *ends):
             return bridges
         bridges.append(np.array(ends, dtype=np.float64))
@@ -75,8 +76,10 @@ def _densify(points: np.ndarray) -> np.ndarray:
     if len(points) < 2:
         return points
     steps = np.maximum(1, np.ceil(np.linalg.norm(np.diff(points, axis=0), axis=1) * 2).astype(int))
-    parts = [start + (end - start) * np.linspace(0, 1, n, endpoint=False)[:, None]
-             for start, end, n in zip(points[:-1], points[1:], steps)]
+    parts = [
+        start + (end - start) * np.linspace(0, 1, n, endpoint=False)[:, None]
+        for start, end, n in zip(points[:-1], points[1:], steps)
+    ]
     return np.vstack(parts + [points[-1:]])
 
 
@@ -99,15 +102,20 @@ def _blot_loops(ink: np.ndarray, skeleton: np.ndarray) -> tuple[list[np.ndarray]
     blots = cv2.dilate(core, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))) > 0
     ring = ((depth >= half_width) & blots).astype(np.uint8)
     contours, _ = cv2.findContours(ring, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    loops = [np.vstack([points, points[:1]]).astype(np.float64)
-             for points in (contour.reshape(-1, 2) for contour in contours) if len(points) >= MIN_LOOP_POINTS]
+    loops = [
+        np.vstack([points, points[:1]]).astype(np.float64)
+        for points in (contour.reshape(-1, 2) for contour in contours)
+        if len(points) >= MIN_LOOP_POINTS
+    ]
     return loops, (blots if loops else none)
 
 
 def _walk(pixels: set[tuple[int, int]]) -> list[list[tuple[int, int]]]:
     # Walk every edge of the 8-connected skeleton graph once: first from line ends, then from
     # junctions, then around closed loops (a 0 has neither ends nor junctions).
-    neighbours = {p: [(p[0] + dr, p[1] + dc) for dr, dc in NEIGHBOURS if (p[0] + dr, p[1] + dc) in pixels] for p in pixels}
+    neighbours = {
+        p: [(p[0] + dr, p[1] + dc) for dr, dc in NEIGHBOURS if (p[0] + dr, p[1] + dc) in pixels] for p in pixels
+    }
     used: set[frozenset] = set()
     order = sorted(pixels, key=lambda p: (len(neighbours[p]) != 1, len(neighbours[p]) < 3, p))
     paths = []

@@ -13,8 +13,9 @@ DEFAULT_SERVER = f"ws://{DEFAULT_HOST}:{DEFAULT_PORT}/"
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the client subcommands to the `demnistify` parser."""
     draw = subparsers.add_parser("draw", help="open a desktop window to draw numbers, read live by the server")
-    draw.add_argument("--server", default=DEFAULT_SERVER,
-                      help=f"websocket address of `demnistify serve` (default {DEFAULT_SERVER})")
+    draw.add_argument(
+        "--server", default=DEFAULT_SERVER, help=f"websocket address of `demnistify serve` (default {DEFAULT_SERVER})"
+    )
     draw.set_defaults(handler=run_draw)
 
     recognize = subparsers.add_parser("recognize", help="read the numbers in PNG/JPEG files, offline")
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_draw(arguments: argparse.Namespace) -> int:
     """Open the matplotlib drawing window."""
-    from serving.desktop import run_window
+    from clients.desktop import run_window
 
     if not arguments.server.startswith(("ws://", "wss://")):
         print(f"error: --server must be a ws:// or wss:// address, got {arguments.server!r}", file=sys.stderr)
@@ -37,9 +38,9 @@ def run_draw(arguments: argparse.Namespace) -> int:
 
 def run_recognize(arguments: argparse.Namespace) -> int:
     """Load the model once, read every file, print the results; 1 if any file failed, 2 without a model."""
-    from serving.files import dump_json, format_line, recognize_files
+    from clients.files import dump_json, format_line, recognize_files
+    from registry.client import RegistryError, connect, resolve
     from serving.model_store import load_served_model
-    from training.registry import RegistryError, connect, resolve
 
     try:
         # The server's loader: the version's registered int8 graph when it has one, without TensorFlow.

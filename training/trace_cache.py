@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from demnistify.constants import TRACE_CACHE_DIR
-from training.trace import trace_digit
+from training.tracer import trace_digit
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,12 @@ def _save(path: Path, traces: Traces) -> None:
     points = np.concatenate(strokes).astype(np.float32) if strokes else np.zeros((0, 2), np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(partial, points=points, stroke_lengths=np.array([len(s) for s in strokes], dtype=np.int32),
-             strokes_per_digit=np.array([len(d) for d in traces], dtype=np.int32))
+    np.savez(
+        partial,
+        points=points,
+        stroke_lengths=np.array([len(s) for s in strokes], dtype=np.int32),
+        strokes_per_digit=np.array([len(d) for d in traces], dtype=np.int32),
+    )
     # Renamed into place so that a run killed while writing never leaves half a cache behind.
     os.replace(partial, path)
 

@@ -1,4 +1,4 @@
-"""Model Registry access: resolve the champion, the promotion gate, race-checked promotion, list and load versions."""
+"""Model Registry access: connect, resolve a URI or an alias to a version, list versions, move an alias."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from demnistify.constants import CHAMPION_ALIAS, DEFAULT_TRACKING_URI, DIGIT_GRAPH_ARTIFACT, KERAS_ARTIFACT, MODEL_NAME
+from demnistify.constants import CHAMPION_ALIAS, DEFAULT_TRACKING_URI, MODEL_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -145,66 +144,8 @@ def list_versions(client: MlflowClient, name: str = MODEL_NAME) -> list[ModelRef
     except MlflowException as error:
         raise RegistryError(f"Cannot list versions of {name}: {error.message}") from error
     # Version searches do not carry aliases; the registered model holds them as alias -> version.
-    refs = [replace(_ref(v), aliases=tuple(a for a, n in aliases.items() if str(n) == str(v.version)))
-            for v in versions]
+    refs = [
+        replace(_ref(v), aliases=tuple(a for a, n in aliases.items() if str(n) == str(v.version))) for v in versions
+    ]
     refs = [with_metrics(client, ref) for ref in refs]
     return sorted(refs, key=lambda ref: int(ref.version), reverse=True)
-
-
-def download_version(ref: ModelRef, tracking_uri: str | None = None) -> Path:
-    """Download one version's model folder (the recognizer: MLmodel, code, digit graph, Keras model)."""
-    import mlflow.artifacts
-
-    uri = resolve_tracking_uri(tracking_uri)
-    location = connect(uri).get_model_version_download_uri(ref.name, ref.version)
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=location, tracking_uri=uri))
-
-
-def model_artifact(folder: Path, name: str) -> Path | None:
-    """Where a pyfunc model keeps its artifact `name` (per its MLmodel file), or None if it has none."""
-    from mlflow.models import Model
-    from mlflow.pyfunc import FLAVOR_NAME
-
-    artifacts = Model.load(str(folder)).flavors.get(FLAVOR_NAME, {}).get("artifacts", {})
-    return folder / artifacts[name]["path"] if name in artifacts else None
-
-
-def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
-    """Load one version's Keras digit model (the recognizer's artifact, or a TensorFlow-flavour model)."""
-    try:
-        import keras
-        import mlflow.tensorflow
-    except ImportError:
-        raise RegistryError(f"{ref.uri} cannot be served by this install: it has no int8 graph registered with it, "
-                            "and loading its Keras model needs TensorFlow (pip install \"demnistify[train]\").") from None
-    from mlflow.models import Model
-
-    try:
-        folder = download_version(ref, tracking_uri)
-        if "tensorflow" in Model.load(str(folder)).flavors:
-            return mlflow.tensorflow.load_model(str(folder))
-        path = model_artifact(folder, KERAS_ARTIFACT)
-        if path is None:
-            raise FileNotFoundError(f"the model has no {KERAS_ARTIFACT!r} artifact")
-        return keras.saving.load_model(path)
-    except Exception as error:  # noqa: BLE001 - missing files, bad zips, Keras errors alike.
-        raise RegistryError(f"Cannot load {ref.uri} (run {ref.run_id}): {type(error).__name__}: {error}") from error
-
-
-def load_int8_graph(ref: ModelRef, tracking_uri: str | None = None) -> bytes | None:
-    """The serialized digit graph the version's recognizer runs, or None if it has none."""
-    try:
-        folder = model_artifact(download_version(ref, tracking_uri), DIGIT_GRAPH_ARTIFACT)
-        return next(folder.glob("*.onnx")).read_bytes() if folder is not None else None
-    except Exception as error:  # noqa: BLE001 - older versions have none; serving exports the float model then.
-        logger.info("Version %s has no digit graph (%s); the float model will be exported.", ref.version,
-                    type(error).__name__)
-        return None
-
-
-def load_classifier(model_uri: str, tracking_uri: str | None = None):
-    """Resolve a registry URI and return (ModelRef, compiled Classifier) for it."""
-    from training.inference import make_classifier
-
-    ref = resolve(connect(tracking_uri), model_uri)
-    return ref, make_classifier(load_keras_model(ref, tracking_uri))
