@@ -125,6 +125,7 @@ def test_scores_by_family_add_up(families):
 @pytest.mark.slow
 def test_the_handwriting_benchmark_scores_every_validation_family(trained_store, tmp_path):
     import json
+    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -133,7 +134,8 @@ def test_the_handwriting_benchmark_scores_every_validation_family(trained_store,
     out = tmp_path / "handwriting.json"
     command = [
         sys.executable,
-        str(root / "bench" / "bench_handwriting.py"),
+        "-m",
+        "bench.bench_handwriting",
         "--model-uri",
         trained_store.model_uri,
         "--tracking-uri",
@@ -145,7 +147,9 @@ def test_the_handwriting_benchmark_scores_every_validation_family(trained_store,
         "--json",
         str(out),
     ]
-    finished = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    # PYTHONPATH as CI has it (unset): `python -m` from the repository root finds bench/.
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    finished = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, env=environment)
     assert finished.returncode == 0, finished.stderr[-2000:]
     report = json.loads(out.read_text())
     _, validation = split_families(load_families())
@@ -153,3 +157,20 @@ def test_the_handwriting_benchmark_scores_every_validation_family(trained_store,
     assert report["handwriting"]["numbers"] == 2 * len(validation)
     assert set(report["mnist_sequences"]) == {"ordinary", "tight"}
     assert "pictures  whole numbers" in finished.stdout and "worst family" in finished.stdout
+
+
+@pytest.mark.slow
+def test_a_version_registered_from_a_finished_run_is_gated_on_the_handwriting_it_reads(trained_store):
+    # A sweep registers its best trial after the run: the gate has both versions read the numbers.
+    from registry.client import connect, get_alias
+    from training.handwriting_gate import handwriting_gate, handwriting_numbers
+    from training.promotion import run_metrics
+
+    client = connect(trained_store.tracking_uri)
+    champion = get_alias(client, "demnistify-cnn", "champion")
+    metrics = run_metrics(client, champion)
+    numbers = handwriting_numbers(1, seed=5)
+    verdict = handwriting_gate(client, champion, trained_store.tracking_uri, numbers)(metrics, metrics)
+    # The champion against itself: the same numbers read the same, so nothing is better.
+    assert not verdict.promote
+    assert "strokes z=+0.00" in verdict.reason and "pictures z=+0.00" in verdict.reason

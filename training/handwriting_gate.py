@@ -34,19 +34,30 @@ def log_handwriting(classify, numbers: list[FontNumber]) -> dict[str, np.ndarray
     return hits
 
 
-def handwriting_gate(client, ref: ModelRef, tracking_uri: str | None, scores: Scores, numbers: list[FontNumber]):
-    """The gate of training.gate: the champion reads the candidate's own handwriting numbers again, so the pairs match."""
+def handwriting_gate(
+    client, ref: ModelRef, tracking_uri: str | None, numbers: list[FontNumber], scores: Scores | None = None
+):
+    """The gate of training.gate: the champion reads the candidate's own handwriting numbers again, so the pairs match.
+
+    Without `scores` (a version registered from a finished run, as a sweep's best trial is), the
+    candidate reads the numbers too, once a champion is there to compare with.
+    """
 
     def gate(metrics, champion_metrics) -> Verdict:
         champion = get_alias(client, ref.name, CHAMPION_ALIAS)
         if champion is None or champion_metrics is None:
             return Verdict(True, "no champion yet")
-        _, classify = load_classifier(champion.uri, tracking_uri)
-        theirs = Scores(champion_metrics.get("test_accuracy", 0.0), read_numbers(numbers, classify))
-        decision = decide(scores, theirs)
+        ours = scores or Scores(metrics.get("test_accuracy", 0.0), _read_with(ref.uri, tracking_uri, numbers))
+        theirs = Scores(champion_metrics.get("test_accuracy", 0.0), _read_with(champion.uri, tracking_uri, numbers))
+        decision = decide(ours, theirs)
         return Verdict(decision.promote, decision.reason)
 
     return gate
+
+
+def _read_with(model_uri: str, tracking_uri: str | None, numbers: list[FontNumber]) -> dict[str, np.ndarray]:
+    _, classify = load_classifier(model_uri, tracking_uri)
+    return read_numbers(numbers, classify)
 
 
 def promote_or_roll_back(
@@ -57,7 +68,7 @@ def promote_or_roll_back(
     try:
         client = connect(tracking_uri)
         verdict = describe_and_gate(
-            client, ref, "demnistify train", auto, gate=handwriting_gate(client, ref, tracking_uri, scores, numbers)
+            client, ref, "demnistify train", auto, gate=handwriting_gate(client, ref, tracking_uri, numbers, scores)
         )
         tracking.log_text(verdict.reason + "\n", "promotion_decision.txt")
         return verdict.promote

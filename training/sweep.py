@@ -246,12 +246,20 @@ def _wait_for_running(study: optuna.Study) -> None:
 
 
 def _register_best(config: SweepConfig, best: optuna.trial.FrozenTrial) -> tuple[ModelRef, bool]:
+    from training.handwriting_gate import handwriting_gate, handwriting_numbers
     from training.model_logging import register
     from training.promotion import describe_and_gate
+    from training.train import TrainConfig
 
     client = connect(config.tracking_uri)
     ref = register(client, best.user_attrs["model_uri"], config.model_name)
+    # The gate `train` uses: MNIST test and the validation families' handwriting, read by both versions.
+    numbers = handwriting_numbers(TrainConfig.handwriting_numbers, config.seed)
     verdict = describe_and_gate(
-        client, ref, f"demnistify sweep (study {config.study_name}, trial {best.number})", config.promote == "auto"
+        client,
+        ref,
+        f"demnistify sweep (study {config.study_name}, trial {best.number})",
+        config.promote == "auto",
+        gate=handwriting_gate(client, ref, config.tracking_uri, numbers),
     )
     return ref, verdict.promote
