@@ -56,8 +56,11 @@ class StrokeDrawing:
     bounds: tuple[tuple[float, float, float, float], ...]
     members: dict[int, np.ndarray]
     render: StrokeRenderer = render_strokes_digit
-    # The strokes are held sheared upright by this slant (pipeline.slant); pieces are drawn as written.
+    # The strokes are held sheared upright by this slant (pipeline.slant); pieces are drawn as
+    # written, from the strokes as given and their boxes when the slant is not 0.
     slant: float = 0.0
+    written: tuple[Polyline, ...] = ()
+    written_bounds: tuple[tuple[float, float, float, float], ...] = ()
 
     @classmethod
     def build(
@@ -67,6 +70,7 @@ class StrokeDrawing:
 
         `render` makes the pieces, from the strokes as drawn.
         """
+        written = strokes
         if slant:
             strokes = [shear_points(line, slant, 0.0) for line in strokes]
         points = np.concatenate(strokes)
@@ -81,10 +85,7 @@ class StrokeDrawing:
         labels, blobs = find_blobs(mask, scale, (float(origin[0]), float(origin[1])))
         stroke_labels = _stroke_labels(labels, shifted)
         starts = np.cumsum([0] + [len(line) for line in strokes[:-1]])
-        # Plain floats: a part's box is the min and max of a few of them, cheaper than numpy.
-        bounds = tuple(
-            map(tuple, np.hstack([np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)]).tolist())
-        )
+        bounds = _bounds(points, starts)
         members = {int(label): np.flatnonzero(stroke_labels == label) for label in np.unique(stroke_labels)}
         return cls(
             tuple(strokes),
@@ -98,6 +99,8 @@ class StrokeDrawing:
             members,
             render,
             slant,
+            tuple(written) if slant else (),
+            _bounds(np.concatenate(written), starts) if slant else (),
         )
 
     def whole(self, blob: Blob) -> Part:
@@ -187,7 +190,11 @@ class StrokeDrawing:
             left, top, right, bottom = self._box(chosen)
             lines = [self.strokes[index] for index in chosen]
             budget.charge(PIECE + RENDER_POINT * sum(len(line) for line in lines))
-            return self._piece(lines, np.array([left, top]), np.array([right, bottom]))
+            written = None
+            if self.slant:
+                w_left, w_top, w_right, w_bottom = self._box(chosen, self.written_bounds)
+                written = ([self.written[index] for index in chosen], (w_left, w_top), (w_right, w_bottom))
+            return self._piece(lines, (left, top), (right, bottom), written)
         # A stroke whose box lies outside the band has nothing in it: clipping costs only the strokes that reach in.
         near = [index for index in indices if self.bounds[index][0] <= part.end and self.bounds[index][2] >= part.start]
         budget.charge(PIECE + SPAN * len(indices) + CLIP_POINT * sum(len(self.strokes[index]) for index in near))
@@ -199,14 +206,17 @@ class StrokeDrawing:
         points = np.concatenate(parts)
         return self._piece(parts, points.min(axis=0), points.max(axis=0))
 
-    def _piece(self, parts: list[Polyline], low: np.ndarray, high: np.ndarray) -> Piece:
-        # `low` and `high` are the corners of the strokes' own box, upright.
+    def _piece(self, parts: list[Polyline], low, high, written: tuple | None = None) -> Piece:
+        # `low` and `high` are the corners of the strokes' own box, upright; `written`, when
+        # known, the same parts as drawn with their corners.
         box = self._ink_box(float(low[0]), float(low[1]), float(high[0]), float(high[1]))
         shown = None
         if self.slant:
-            parts = [shear_points(part, -self.slant, 0.0) for part in parts]
-            points = np.concatenate(parts)
-            low, high = points.min(axis=0), points.max(axis=0)
+            if written is None:
+                parts = [shear_points(part, -self.slant, 0.0) for part in parts]
+                points = np.concatenate(parts)
+                written = (parts, points.min(axis=0), points.max(axis=0))
+            parts, low, high = written
             shown = self._ink_box(float(low[0]), float(low[1]), float(high[0]), float(high[1]))
         skeleton = (float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
         return Piece(self.render(parts, skeleton), box, shown)
@@ -216,9 +226,9 @@ class StrokeDrawing:
         left, top, right, bottom = left - self.pen / 2, top - self.pen / 2, right + self.pen / 2, bottom + self.pen / 2
         return (math.floor(left), math.floor(top), math.ceil(right - left), math.ceil(bottom - top))
 
-    def _box(self, indices: np.ndarray) -> tuple[float, float, float, float]:
-        # The box (left, top, right, bottom) of the strokes' own points.
-        boxes = [self.bounds[index] for index in indices]
+    def _box(self, indices: np.ndarray, bounds: tuple | None = None) -> tuple[float, float, float, float]:
+        # The box (left, top, right, bottom) of the strokes' own points (upright, or from `bounds`).
+        boxes = [(bounds or self.bounds)[index] for index in indices]
         return (
             min(box[0] for box in boxes),
             min(box[1] for box in boxes),
@@ -232,6 +242,13 @@ class StrokeDrawing:
         if len(found) == 1:
             return found[0]
         return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+def _bounds(points: np.ndarray, starts: np.ndarray) -> tuple[tuple[float, float, float, float], ...]:
+    # Each stroke's box, as plain floats: a part's box is the min and max of a few of them, cheaper than numpy.
+    return tuple(
+        map(tuple, np.hstack([np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)]).tolist())
+    )
 
 
 def _between_strokes(count: int) -> list[Lattice]:
