@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     rows = []
     try:
         servers = [
-            Server("undefended", tree, args.tracking_uri, args.model),
+            Server("undefended", tree, args.tracking_uri, args.baseline_model or args.model),
             Server("defended", REPO_ROOT, args.tracking_uri, args.model),
         ]
         plan = [("none", 0)] + [(kind, count) for kind in args.kinds for count in args.attackers if count]
@@ -204,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     add_tracking_uri(parser)
     parser.add_argument("--model", default="models:/demnistify-cnn@champion")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git ref of the undefended server")
+    parser.add_argument(
+        "--baseline-model",
+        default=None,
+        help="the model the undefended server serves (default: --model); it reads only versions registered in its day",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each scenario")
     parser.add_argument("--attackers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)

@@ -36,7 +36,7 @@ PROFILES: dict[str, dict] = {
     # Two epochs are too few steps to average weights over.
     "quick": {"epochs": 2, "learning_rate": 3e-3, "sequence_cases": 100, "ema_momentum": 0.0},
     # Within 20 minutes.
-    "full": {"epochs": 20, "learning_rate": 2e-3, "sequence_cases": 200},
+    "full": {"epochs": 17, "learning_rate": 2e-3, "sequence_cases": 200},
 }
 PROMOTE_MODES = ("auto", "never")
 # Generated allographs in the training pool: 200 of each kind.
@@ -48,7 +48,7 @@ class TrainConfig:
     """Everything a training run depends on; every field is logged as a run parameter."""
 
     profile: str = "full"
-    epochs: int = 20
+    epochs: int = 17
     batch_size: int = 128
     learning_rate: float = 2e-3
     model_width: int = 32
