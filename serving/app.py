@@ -34,9 +34,11 @@ from serving.access import (
     host_allowed,
 )
 from serving.config import ServeConfig
+from serving.events import encode, error_event, hello_event, model_event
+from serving.frames import parse_message
 from serving.live import Job, LatestSlot, TokenBucket, run_jobs
+from serving.messages import ErrorCode, ProtocolError
 from serving.model_store import ModelStore, ServedModel, ServeError
-from serving.protocol import ErrorCode, ProtocolError, encode, error_event, hello_event, model_event, parse_message
 from serving.scheduler import OldestFirst
 
 logger = logging.getLogger(__name__)

@@ -15,18 +15,9 @@ import numpy as np
 from pipeline import normalize_digit, recognize_image, recognize_strokes
 from pipeline.budget import Budget, Superseded, TooComplex
 from serving import metrics
+from serving.events import encode, error_event, result_event
+from serving.messages import ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest
 from serving.model_store import ModelStore, ServedModel
-from serving.protocol import (
-    ErrorCode,
-    ImageRequest,
-    MatrixRequest,
-    ProtocolError,
-    Request,
-    StrokesRequest,
-    encode,
-    error_event,
-    result_event,
-)
 from serving.scheduler import OldestFirst, Pending
 
 logger = logging.getLogger(__name__)
