@@ -38,8 +38,9 @@ from serving.events import encode, error_event, hello_event, model_event
 from serving.frames import parse_message
 from serving.live import Job, LatestSlot, TokenBucket, run_jobs
 from serving.messages import ErrorCode, ProtocolError
-from serving.model_store import ModelStore, ServedModel, ServeError
+from serving.model_store import ModelStore, ServeError
 from serving.scheduler import OldestFirst
+from serving.served_model import ServedModel
 
 logger = logging.getLogger(__name__)
 refusals = ThrottledLog(logger)

@@ -17,8 +17,9 @@ from pipeline.budget import Budget, Superseded, TooComplex
 from serving import metrics
 from serving.events import encode, error_event, result_event
 from serving.messages import ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest
-from serving.model_store import ModelStore, ServedModel
+from serving.model_store import ModelStore
 from serving.scheduler import OldestFirst, Pending
+from serving.served_model import ServedModel
 
 logger = logging.getLogger(__name__)
 
