@@ -24,7 +24,7 @@ from serving.served_model import ServedModel
 logger = logging.getLogger(__name__)
 
 # Drawings of more points, and images decoding to more bytes, are heavy: at most
-# `serving.scheduler.HEAVY_SHARE` of the recognition threads read them at once, so ordinary
+# `serving.app.HEAVY_SHARE` of the recognition threads read them at once, so ordinary
 # drawings always find a thread. Ten digits drawn live hold about 400 points.
 HEAVY_POINTS = 2_000
 HEAVY_IMAGE_BYTES = 2**22
