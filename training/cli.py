@@ -101,7 +101,8 @@ def _raise_interrupt(signum, frame):
 def run_train(arguments: argparse.Namespace) -> int:
     """Fill a TrainConfig from the arguments and train."""
     from training.data import DataError
-    from training.train import TrainConfig, train
+    from training.train import train
+    from training.train_config import TrainConfig
 
     config = TrainConfig.for_profile(
         arguments.profile,

@@ -129,7 +129,8 @@ def suggest(trial: optuna.Trial, config: SweepConfig) -> dict:
 
 def objective(config: SweepConfig, parent_run_id: str):
     """The trial function: train with the suggested settings, nested under the parent run, unregistered."""
-    from training.train import TrainConfig, train
+    from training.train import train
+    from training.train_config import TrainConfig
 
     def run_trial(trial: optuna.Trial) -> float:
         settings = TrainConfig.for_profile(
@@ -249,7 +250,7 @@ def _register_best(config: SweepConfig, best: optuna.trial.FrozenTrial) -> tuple
     from training.handwriting_gate import handwriting_gate, handwriting_numbers
     from training.model_logging import register
     from training.promotion import describe_and_gate
-    from training.train import TrainConfig
+    from training.train_config import TrainConfig
 
     client = connect(config.tracking_uri)
     ref = register(client, best.user_attrs["model_uri"], config.model_name)
