@@ -134,7 +134,8 @@ def run_train(arguments: argparse.Namespace) -> int:
 
 def run_sweep(arguments: argparse.Namespace) -> int:
     """Fill a SweepConfig, run this worker's trials and print the study's table."""
-    from training.sweep import DEFAULT_STORAGE, SweepConfig, sweep
+    from training.sweep import sweep
+    from training.sweep_config import DEFAULT_STORAGE, SweepConfig
 
     config = SweepConfig(
         study_name=arguments.study,
