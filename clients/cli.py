@@ -40,7 +40,7 @@ def run_recognize(arguments: argparse.Namespace) -> int:
     """Load the model once, read every file, print the results; 1 if any file failed, 2 without a model."""
     from clients.files import dump_json, format_line, recognize_files
     from registry.client import RegistryError, connect, resolve
-    from serving.model_store import load_served_model
+    from serving.served_model import load_served_model
 
     try:
         # The server's loader: the version's registered int8 graph when it has one, without TensorFlow.

@@ -56,7 +56,8 @@ def read_drawings(classify, model_input) -> list[dict]:
 def read_drawing(classify, index: int, drawing: dict) -> dict:
     """One drawing's recognition, checked and read exactly as the websocket server does."""
     from serving.config import Limits
-    from serving.protocol import ImageRequest, ProtocolError, parse_recognize
+    from serving.frames import parse_recognize
+    from serving.messages import ImageRequest, ProtocolError
 
     try:
         request = parse_recognize(drawing, index, Limits())

@@ -112,6 +112,12 @@ def full_health_allowed(path: str, headers, token: str | None, remote_address) -
         return False
 
 
+def client_address(connection) -> str:
+    """The client's IP address, which connection caps count by (a closed socket has none left to name)."""
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "?"
+
+
 class ConnectionCaps:
     """Open connections, in all and per client address, against their caps."""
 

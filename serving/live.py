@@ -15,24 +15,16 @@ import numpy as np
 from pipeline import normalize_digit, recognize_image, recognize_strokes
 from pipeline.budget import Budget, Superseded, TooComplex
 from serving import metrics
-from serving.model_store import ModelStore, ServedModel
-from serving.protocol import (
-    ErrorCode,
-    ImageRequest,
-    MatrixRequest,
-    ProtocolError,
-    Request,
-    StrokesRequest,
-    encode,
-    error_event,
-    result_event,
-)
+from serving.events import encode, error_event, result_event
+from serving.messages import ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest
+from serving.model_store import ModelStore
 from serving.scheduler import OldestFirst, Pending
+from serving.served_model import ServedModel
 
 logger = logging.getLogger(__name__)
 
 # Drawings of more points, and images decoding to more bytes, are heavy: at most
-# `serving.scheduler.HEAVY_SHARE` of the recognition threads read them at once, so ordinary
+# `serving.app.HEAVY_SHARE` of the recognition threads read them at once, so ordinary
 # drawings always find a thread. Ten digits drawn live hold about 400 points.
 HEAVY_POINTS = 2_000
 HEAVY_IMAGE_BYTES = 2**22

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 from hypothesis import strategies as st
 
-from serving.protocol import MAX_ID_LENGTH, ErrorCode
+from serving.frames import MAX_ID_LENGTH
+from serving.messages import ErrorCode
 from tests.server_support import SMALL_LIMITS
 from tests.support import HEIGHT, PEN, WIDTH, drawing, png_of
 

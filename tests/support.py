@@ -159,7 +159,7 @@ class TrainedStore:
 
 def small_config(tracking_uri: str, data_dir: Path, **overrides):
     """A fast training config: a narrow CNN on a slice of MNIST, good to about 97.5 % (~40 s)."""
-    from training.train import TrainConfig
+    from training.train_config import TrainConfig
 
     settings = dict(
         epochs=3,

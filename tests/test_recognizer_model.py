@@ -56,7 +56,7 @@ def test_the_champion_reads_41_from_strokes_and_a_picture(recognizer):
 
 def test_the_pyfunc_answers_like_the_server(recognizer, trained_store):
     from pipeline import recognize_strokes
-    from serving.model_store import load_served_model
+    from serving.served_model import load_served_model
 
     strokes = number_strokes("4170", 20, 40, height=120)
     served = load_served_model(trained_store.result.model, trained_store.tracking_uri, cache_size=0)

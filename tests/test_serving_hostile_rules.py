@@ -16,8 +16,9 @@ from bench.abuse_attacks import huge_json, png_16bit, png_chunk_bomb
 from serving.access import ConnectionCaps, ThrottledLog, full_health_allowed, host_allowed
 from serving.caches import BoundedLru, DigitCache
 from serving.config import Limits
+from serving.frames import parse_message
 from serving.image_header import HeaderError, read_header
-from serving.protocol import ErrorCode, ProtocolError, parse_message
+from serving.messages import ErrorCode, ProtocolError
 
 LIMITS = Limits()
 

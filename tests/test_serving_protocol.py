@@ -13,17 +13,10 @@ import numpy as np
 import pytest
 
 from serving.config import Limits, ServeConfig
+from serving.events import encode, error_event
+from serving.frames import parse_message
 from serving.live import Job, LatestSlot, TokenBucket
-from serving.protocol import (
-    ErrorCode,
-    ImageRequest,
-    MatrixRequest,
-    ProtocolError,
-    StrokesRequest,
-    encode,
-    error_event,
-    parse_message,
-)
+from serving.messages import ErrorCode, ImageRequest, MatrixRequest, ProtocolError, StrokesRequest
 
 LIMITS = Limits(max_strokes=3, max_points=50, max_canvas_side=1000, max_image_pixels=10_000)
 

@@ -13,8 +13,8 @@ from websockets.asyncio.client import connect as ws_connect
 
 from registry.client import INT8_DIGEST_TAG, connect, resolve
 from registry.loading import load_keras_model
-from serving.model_store import load_served_model, runtime_name
 from serving.onnx_runtime import make_onnx_classifier
+from serving.served_model import load_served_model, runtime_name
 from tests.server_support import start_server
 from tests.support import drawing, strokes_message
 from training.model import build_model
@@ -77,7 +77,7 @@ def test_an_int8_graph_of_another_model_is_passed_over_for_the_export(caplog):
 def test_a_model_that_cannot_be_exported_is_served_by_tensorflow(caplog):
     import tensorflow as tf
 
-    from serving.model_store import _make_classifier
+    from serving.served_model import _make_classifier
 
     # A plain TensorFlow function, not a Keras model: tf2onnx cannot export it, TensorFlow runs it.
     def model(batch, training=False):

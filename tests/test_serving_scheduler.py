@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from serving.live import Job, LatestSlot
-from serving.protocol import StrokesRequest
+from serving.messages import StrokesRequest
 from serving.scheduler import OldestFirst
 
 

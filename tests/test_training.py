@@ -196,13 +196,13 @@ def test_auto_promotion_obeys_the_rule_both_ways(empty_store, mnist_dir, capsys)
     "interruption, status", [(RuntimeError("disk full"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
 )
 def test_a_failing_run_is_marked_and_registers_nothing(tmp_path, mnist_dir, monkeypatch, interruption, status):
-    import training.train
+    import training.steps
     from training.train import train
 
     def broken(*args, **kwargs):
         raise interruption
 
-    monkeypatch.setattr(training.train, "evaluate", broken)
+    monkeypatch.setattr(training.steps, "evaluate", broken)
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(type(interruption)):
         train(small_config(tracking_uri, mnist_dir, train_limit=500, epochs=1, model_width=8))
@@ -228,7 +228,7 @@ def test_a_failure_after_registration_rolls_the_version_back(tmp_path, mnist_dir
 
 
 def test_config_rejects_bad_values():
-    from training.train import PROFILES, TrainConfig
+    from training.train_config import PROFILES, TrainConfig
 
     with pytest.raises(ValueError, match="profile"):
         TrainConfig.for_profile("huge")

@@ -101,7 +101,8 @@ def _raise_interrupt(signum, frame):
 def run_train(arguments: argparse.Namespace) -> int:
     """Fill a TrainConfig from the arguments and train."""
     from training.data import DataError
-    from training.train import TrainConfig, train
+    from training.train import train
+    from training.train_config import TrainConfig
 
     config = TrainConfig.for_profile(
         arguments.profile,
@@ -133,7 +134,8 @@ def run_train(arguments: argparse.Namespace) -> int:
 
 def run_sweep(arguments: argparse.Namespace) -> int:
     """Fill a SweepConfig, run this worker's trials and print the study's table."""
-    from training.sweep import DEFAULT_STORAGE, SweepConfig, sweep
+    from training.sweep import sweep
+    from training.sweep_config import DEFAULT_STORAGE, SweepConfig
 
     config = SweepConfig(
         study_name=arguments.study,

@@ -52,7 +52,7 @@ MODEL_DESCRIPTION = (
 # Each drawing is strokes with its canvas (pen width optional), or a base64 PNG/JPEG `image`.
 # The numeric fields are Any: MLflow refuses integer JSON numbers (x, y, width) for a double
 # column, and a long column cannot hold the gaps of a batch mixing pictures and strokes. The
-# recognizer checks every field itself, as the server does (serving/protocol.py).
+# recognizer checks every field itself, as the server does (serving/frames.py).
 INPUT_SCHEMA = Schema(
     [ColSpec(AnyType(), name, required=False) for name in ("strokes", "width", "height", "pen_width")]
     + [ColSpec(DataType.string, "image", required=False)]

@@ -1,78 +1,29 @@
 """`demnistify sweep`: an Optuna study of training settings, trials as nested MLflow runs, the best one gated.
 
-Search space (each trial trains `demnistify train`'s model with these, the rest from the profile):
-
-| parameter            | range                              | why                                                    |
-|----------------------|------------------------------------|--------------------------------------------------------|
-| `learning_rate`      | 3e-4 .. 1e-2, log-uniform          | the profiles' 2e-3 / 3e-3 sit mid-range                |
-| `model_width`        | 16, 24, 32, 48 (first conv filters)| 32 is the default; 16 halves the cost, 48 tests more   |
-| `dropout_rate`       | 0.2 .. 0.5                         | around the default 0.4                                 |
-| `stroke_probability` | 0.3 .. 0.9 (stroke share)          | 0.7 beat 0.4 on drawn digits; both ends stay in reach  |
-| `epochs`             | `min_epochs` .. `max_epochs`       | the budget: quick 2, full 17                           |
-
-Trials are judged on validation accuracy (never on the test digits) and pruned on it after
-each epoch by a median pruner. Workers on several machines join one study through an RDB
-storage; the first worker (the one that creates the study) owns the MLflow parent run and,
-once every trial has ended, registers the best trial through `train`'s promotion gate.
+Workers on several machines join one study through an RDB storage; the first worker (the one
+that creates the study) owns the MLflow parent run and, once every trial has ended, registers
+the best trial through `train`'s promotion gate. The search space is in `training.sweep_trials`.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import keras
 import optuna
 
-from demnistify.constants import MODEL_NAME, REPO_ROOT
 from registry.client import ModelRef, connect
 from training import tracking
+from training.sweep_config import SweepConfig
+from training.sweep_trials import objective
 
-logger = logging.getLogger(__name__)
-
-WIDTHS = (16, 24, 32, 48)
-LEARNING_RATES = (3e-4, 1e-2)
-DROPOUTS = (0.2, 0.5)
-STROKE_SHARES = (0.3, 0.9)
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
-DEFAULT_STORAGE = f"sqlite:///{REPO_ROOT / 'optuna.db'}"
 # Workers send a heartbeat this often; a trial silent for the grace period is marked failed,
 # so a worker that died does not keep the study (and the registration of its best) waiting.
 HEARTBEAT_SECONDS = 20
 GRACE_SECONDS = 120
 # How long a joining worker waits for the first worker to create the parent run.
 JOIN_SECONDS = 120
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """Everything `demnistify sweep` depends on; the CLI only fills it."""
-
-    study_name: str = "demnistify-sweep"
-    # Optuna's RDB storage URL; workers on several machines share one (PostgreSQL).
-    storage: str = DEFAULT_STORAGE
-    # Trials in the whole study, over all workers (a worker may start one more while others finish).
-    trials: int = 12
-    profile: str = "quick"
-    min_epochs: int = 1
-    max_epochs: int = 4
-    train_limit: int | None = None
-    test_limit: int | None = None
-    sequence_cases: int | None = None
-    seed: int = 42
-    promote: str = "auto"
-    tracking_uri: str | None = None
-    data_dir: str | None = None
-    model_name: str = MODEL_NAME
-
-    def __post_init__(self) -> None:
-        if self.trials < 1 or not 1 <= self.min_epochs <= self.max_epochs:
-            raise ValueError("trials must be >= 1 and 1 <= min_epochs <= max_epochs.")
-        if self.promote not in ("auto", "never"):
-            raise ValueError(f"promote must be auto or never, got {self.promote!r}.")
 
 
 @dataclass(frozen=True)
@@ -86,69 +37,6 @@ class SweepResult:
     model: ModelRef | None
     promoted: bool
     wall_seconds: float
-
-
-class PruneOnValidation(keras.callbacks.Callback):
-    """Reports validation accuracy to the trial after each epoch and stops the run when Optuna prunes it."""
-
-    def __init__(self, trial: optuna.Trial) -> None:
-        super().__init__()
-        self.trial, self.last = trial, None
-
-    def on_train_begin(self, logs=None) -> None:
-        self.trial.set_user_attr("run_id", tracking.active_run_id())
-        tracking.set_tags(
-            {
-                "optuna.study": self.trial.study.study_name,
-                "optuna.trial": str(self.trial.number),
-                "sweep.worker": f"{socket.gethostname()}:{os.getpid()}",
-            }
-        )
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        self.last = float((logs or {})["val_accuracy"])
-        self.trial.report(self.last, step=epoch + 1)
-        if self.trial.should_prune():
-            raise TrialStopped(f"Pruned at epoch {epoch + 1} (validation accuracy {self.last:.4f}).")
-
-
-class TrialStopped(optuna.TrialPruned, tracking.RunStopped):
-    """A pruned trial: Optuna records it PRUNED, MLflow ends its run KILLED."""
-
-
-def suggest(trial: optuna.Trial, config: SweepConfig) -> dict:
-    """One point of the search space (see the module docstring)."""
-    return {
-        "learning_rate": trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
-        "model_width": trial.suggest_categorical("model_width", WIDTHS),
-        "dropout_rate": trial.suggest_float("dropout_rate", *DROPOUTS),
-        "stroke_probability": trial.suggest_float("stroke_probability", *STROKE_SHARES),
-        "epochs": trial.suggest_int("epochs", config.min_epochs, config.max_epochs),
-    }
-
-
-def objective(config: SweepConfig, parent_run_id: str):
-    """The trial function: train with the suggested settings, nested under the parent run, unregistered."""
-    from training.train import TrainConfig, train
-
-    def run_trial(trial: optuna.Trial) -> float:
-        settings = TrainConfig.for_profile(
-            config.profile,
-            **suggest(trial, config),
-            train_limit=config.train_limit,
-            test_limit=config.test_limit,
-            sequence_cases=config.sequence_cases,
-            seed=config.seed,
-            tracking_uri=config.tracking_uri,
-            data_dir=config.data_dir,
-            model_name=config.model_name,
-        )
-        pruning = PruneOnValidation(trial)
-        result = train(replace(settings, register=False, promote="never", parent_run_id=parent_run_id), [pruning])
-        trial.set_user_attr("model_uri", result.model_uri)
-        return pruning.last
-
-    return run_trial
 
 
 def open_study(config: SweepConfig, seed: int | None) -> optuna.Study:
@@ -249,7 +137,7 @@ def _register_best(config: SweepConfig, best: optuna.trial.FrozenTrial) -> tuple
     from training.handwriting_gate import handwriting_gate, handwriting_numbers
     from training.model_logging import register
     from training.promotion import describe_and_gate
-    from training.train import TrainConfig
+    from training.train_config import TrainConfig
 
     client = connect(config.tracking_uri)
     ref = register(client, best.user_attrs["model_uri"], config.model_name)

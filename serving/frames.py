@@ -1,4 +1,4 @@
-"""The websocket protocol (serving/PROTOCOL.md): typed requests parsed from frames, events as JSON."""
+"""Reading one websocket frame into a typed request: JSON parsing, frame-size counting and every field check."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 import orjson
 
-from demnistify.constants import IMAGE_SIZE, PROTOCOL_VERSION
-from pipeline.types import Recognition
+from demnistify.constants import IMAGE_SIZE
 from serving.config import Limits
 from serving.image_header import HeaderError, read_header
+from serving.messages import ErrorCode, ImageRequest, MatrixRequest, ProtocolError, Request, StrokesRequest
 
 MAX_ID_LENGTH = 128
 # Text frames are read by orjson in a fifth of json's time; the event loop reads every frame,
@@ -31,63 +29,6 @@ _DIGITS_TO_ZERO = str.maketrans("123456789", "0" * 9)
 # are parsed as they are (too deep a nesting stays `bad_json`).
 FIELD_SLACK = 64 + IMAGE_SIZE * (IMAGE_SIZE + 1)
 COUNTED_FROM_BYTES = 2**16
-
-
-class ErrorCode(StrEnum):
-    """Every `code` an `error` event can carry; PROTOCOL.md documents each."""
-
-    BAD_JSON = "bad_json"
-    UNKNOWN_TYPE = "unknown_type"
-    INVALID_FIELD = "invalid_field"
-    TOO_MANY_STROKES = "too_many_strokes"
-    TOO_MANY_POINTS = "too_many_points"
-    CANVAS_TOO_LARGE = "canvas_too_large"
-    IMAGE_TOO_LARGE = "image_too_large"
-    BAD_IMAGE = "bad_image"
-    RATE_LIMITED = "rate_limited"
-    TOO_COMPLEX = "too_complex"
-    INTERNAL = "internal"
-
-
-class ProtocolError(Exception):
-    """A request the server refuses; becomes an `error` event, and the connection stays open."""
-
-    def __init__(self, code: ErrorCode, message: str, request_id: int | str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.request_id = code, message, request_id
-
-
-@dataclass(frozen=True)
-class StrokesRequest:
-    """`recognize` with strokes: the whole drawing as polylines on a width x height canvas."""
-
-    id: int | str | None
-    width: int
-    height: int
-    strokes: list
-    pen_width: float | None = None
-    # Sent while the pen is still on the canvas: a preview the server may answer after settled drawings.
-    pen_down: bool = False
-
-
-@dataclass(frozen=True)
-class ImageRequest:
-    """`recognize` with an image (base64 field or binary frame): PNG/JPEG bytes."""
-
-    id: int | str | None
-    data: bytes
-    # What decoding it allocates, read from its header (follows from `data`).
-    decoded_bytes: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class MatrixRequest:
-    """The original web client's frame: one 28x28 matrix in [0, 1], answered with plain text."""
-
-    matrix: np.ndarray
-
-
-Request = StrokesRequest | ImageRequest | MatrixRequest
 
 
 def parse_message(message: str | bytes, limits: Limits) -> Request:
@@ -280,44 +221,3 @@ def _legacy_matrix(data: list) -> np.ndarray:
             '(the original client\'s format); send {"type": "recognize", ...} otherwise.',
         )
     return matrix
-
-
-def model_info(ref, full: bool = True) -> dict:
-    """A model version as events describe it."""
-    info = {"name": ref.name, "version": ref.version}
-    return {**info, "run_id": ref.run_id} if full else info
-
-
-def hello_event(ref, limits: Limits) -> dict:
-    """The first event on every connection."""
-    return {"type": "hello", "protocol": PROTOCOL_VERSION, "model": model_info(ref), "limits": limits.announce()}
-
-
-def model_event(ref) -> dict:
-    """Sent to every client when the served model changes."""
-    return {"type": "model", "model": model_info(ref)}
-
-
-def error_event(error: ProtocolError) -> dict:
-    """The event for a refused request."""
-    return {"type": "error", "id": error.request_id, "code": str(error.code), "message": error.message}
-
-
-def result_event(request_id, recognition: Recognition, ref, elapsed_ms: float) -> dict:
-    """The answer to one recognize request."""
-    return {
-        "type": "result",
-        "id": request_id,
-        **recognition.as_dict(),
-        "model": model_info(ref, full=False),
-        "elapsed_ms": round(elapsed_ms, 3),
-    }
-
-
-def encode(event: dict) -> str:
-    """Compact JSON for one event."""
-    try:
-        return orjson.dumps(event).decode()
-    except orjson.JSONEncodeError:
-        # Only json writes an id beyond 64 bits or with a lone surrogate, echoed as it came.
-        return json.dumps(event, separators=(",", ":"))
