@@ -1,7 +1,9 @@
-"""`mlflow ui` on a store that training wrote, in a real headless Chromium: it opens the experiment on its runs."""
+"""`mlflow ui --app-name demnistify` on a store that training wrote, in a real headless Chromium: runs first."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from playwright.sync_api import expect
 
+from registry.ui_app import WORKFLOW_KEY
 from tests.server_support import free_port, healthy, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -22,6 +25,8 @@ def mlflow_ui(trained_store, tmp_path_factory):
     command = [
         str(Path(sys.executable).parent / "mlflow"),
         "ui",
+        "--app-name",
+        "demnistify",
         "--backend-store-uri",
         trained_store.tracking_uri,
         "--host",
@@ -45,14 +50,26 @@ def test_the_experiment_opens_on_its_training_runs(mlflow_ui, trained_store, bro
     client = MlflowClient(tracking_uri=trained_store.tracking_uri)
     experiment = client.get_experiment_by_name("demnistify")
     run = client.get_run(trained_store.result.run_id)
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    # MLflow 3.17's UI chooses its navigation by the workflow type in the link (or the one
-    # the browser last chose), not by the experiment's kind tag: links we print carry it.
-    page.goto(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}?workflowType=machine_learning")
+    # A fresh browser context: no workflow choice stored, as for a first visit.
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}")
     expect(page.get_by_text(run.info.run_name).first).to_be_visible(timeout=90_000)
     assert f"/experiments/{experiment.experiment_id}/runs" in page.url
     # The run's page, from the version's description link, shows the run's datasets.
     link = client.get_model_version("demnistify-cnn", trained_store.result.model.version).description
     page.goto(f"{mlflow_ui}/{link.split('](', 1)[1].split(')', 1)[0]}")
     expect(page.locator("text=mnist-train >> visible=true").first).to_be_visible(timeout=90_000)
-    page.close()
+    context.close()
+
+
+def test_a_browser_that_chose_genai_keeps_its_choice(mlflow_ui, trained_store, browser):
+    experiment = MlflowClient(tracking_uri=trained_store.tracking_uri).get_experiment_by_name("demnistify")
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(f"localStorage.setItem({json.dumps(WORKFLOW_KEY)}, {json.dumps(json.dumps('genai'))})")
+    page = context.new_page()
+    page.goto(f"{mlflow_ui}/#/experiments/{experiment.experiment_id}")
+    # GenAI's navigation opens the experiment on its overview of traces.
+    expect(page).to_have_url(re.compile(rf"/experiments/{experiment.experiment_id}/overview"), timeout=90_000)
+    assert json.loads(page.evaluate(f"localStorage.getItem({json.dumps(WORKFLOW_KEY)})")) == "genai"
+    context.close()
