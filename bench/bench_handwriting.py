@@ -25,6 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--families", choices=("validation", "training"), default="validation")
     parser.add_argument("--sequence-cases", type=int, default=500, help="MNIST drawings per layout (0: skip)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--width", type=float, default=1.0, help="glyphs and advances this much narrower: a condensed hand (default 1)"
+    )
     parser.add_argument("--json", default="bench/results/handwriting.json", help="where to write the results")
     return parser.parse_args(argv)
 
@@ -36,11 +39,14 @@ def run(args: argparse.Namespace) -> dict:
     train_families, validation_families = split_families(load_families())
     families = validation_families if args.families == "validation" else train_families
     started = time.perf_counter()
-    numbers = [number for family in families for number in make_font_numbers(family, args.numbers, args.seed)]
+    numbers = [
+        number for family in families for number in make_font_numbers(family, args.numbers, args.seed, args.width)
+    ]
     report = {
         "model": ref.uri,
         "families": args.families,
         "seed": args.seed,
+        "width": args.width,
         "handwriting": score_numbers(numbers, read_numbers(numbers, classify)),
         "seconds": time.perf_counter() - started,
     }
@@ -66,7 +72,7 @@ def print_report(report: dict) -> None:
     scores = report["handwriting"]
     print(
         f"model: {report['model']}   {report['families']} families: {len(scores['by_family'])}, "
-        f"{scores['numbers']} numbers"
+        f"{scores['numbers']} numbers, width {report.get('width', 1.0):g}"
     )
     print(f"{'family':<28}{'numbers':>8}{'strokes':>9}{'pictures':>10}")
     for family, counts in sorted(scores["by_family"].items(), key=lambda kv: kv[1]["strokes"] + kv[1]["pictures"]):

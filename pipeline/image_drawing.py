@@ -17,6 +17,11 @@ from pipeline.types import Piece
 # A picture can only be cut by position, and a cut costs this much log probability: the halves
 # of one wide digit are often read as two confident digits, so a cut must earn its keep.
 IMAGE_CUT_COST = 0.5
+# A picture cannot tell a condensed hand's touching digits apart by their strokes: blobs wider
+# than IMAGE_SPLIT_MIN_WIDTH digit heights are cut, trying as many of the ink profile's thinnest
+# columns as digits IMAGE_MINIMA_PITCH wide would need (docs/design.md, "Condensed hands").
+IMAGE_SPLIT_MIN_WIDTH = 0.5
+IMAGE_MINIMA_PITCH = 0.35
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,9 @@ class ImageDrawing:
 
     def lattices(self, blob: Blob, digit_height: float) -> list[Lattice]:
         """How the blob may be cut: at x positions."""
-        cuts = cut_positions(blob, *ink_profile(self.labels, blob, self.scale, self.origin), self.scale, digit_height)
+        profile, first_x = ink_profile(self.labels, blob, self.scale, self.origin)
+        narrow = (IMAGE_SPLIT_MIN_WIDTH, IMAGE_MINIMA_PITCH)
+        cuts = cut_positions(blob, profile, first_x, self.scale, digit_height, narrow)
         return [Lattice("band", [blob.left, *cuts, blob.right])]
 
     @staticmethod

@@ -89,11 +89,6 @@ Score = Callable[[Part], tuple[float, Box] | None]
 Reading = tuple[float, list[Part], Box | None]
 
 
-def is_wide(blob: Blob, digit_height: float) -> bool:
-    """Whether the blob may hold touching digits that a stroke runs through."""
-    return blob.width > SPLIT_MIN_WIDTH * digit_height
-
-
 def min_piece_height(blob: Blob, digit_height: float) -> float:
     """The least height of a piece of the blob, in digit heights (less in a row of digits)."""
     return ROW_PIECE_MIN_HEIGHT if blob.width > ROW_WIDTH * digit_height else PIECE_MIN_HEIGHT
@@ -165,9 +160,21 @@ def ink_profile(labels: np.ndarray, blob: Blob, scale: float, origin: tuple[floa
     return window.sum(axis=0).astype(np.float64), x0 / scale + origin[0]
 
 
-def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float, digit_height: float) -> list[float]:
-    """Cut x positions: the thinnest columns of the ink profile, then even divisions of the width."""
-    if not is_wide(blob, digit_height) or len(profile) < 3:
+def cut_positions(
+    blob: Blob,
+    profile: np.ndarray,
+    first_x: float,
+    scale: float,
+    digit_height: float,
+    narrow: tuple[float, float] = (SPLIT_MIN_WIDTH, DIGIT_PITCH),
+) -> list[float]:
+    """Cut x positions: the thinnest columns of the ink profile, then even divisions of the width.
+
+    `narrow`: the least blob width that is cut, and the pitch of the digits whose count sets how
+    many of the thinnest columns are tried, both in digit heights (narrower for pictures).
+    """
+    min_width, minima_pitch = narrow
+    if blob.width <= min_width * digit_height or len(profile) < 3:
         return []
     inner = np.arange(1, len(profile) - 1)
     minima = inner[(profile[inner] <= profile[inner - 1]) & (profile[inner] <= profile[inner + 1])]
@@ -177,9 +184,10 @@ def cut_positions(blob: Blob, profile: np.ndarray, first_x: float, scale: float,
     # the width are candidates too.
     even = [blob.left + blob.width * step / pieces for step in range(1, pieces)]
     thin = [first_x + (index + 0.5) / scale for index in minima]
-    limit = int(np.ceil(CUTS_PER_DIGIT * pieces))
+    tried = max(pieces, round(blob.width / (minima_pitch * digit_height)))
+    limit = int(np.ceil(CUTS_PER_DIGIT * tried))
     cuts: list[float] = []
-    for x in thin[:pieces] + even + thin[pieces:]:
+    for x in thin[:tried] + even + thin[tried:]:
         inside = blob.left + MIN_PIECE_WIDTH * digit_height <= x <= blob.right - MIN_PIECE_WIDTH * digit_height
         if inside and all(abs(x - cut) >= CUT_RESOLUTION * digit_height for cut in cuts) and len(cuts) < limit:
             cuts.append(float(x))

@@ -65,6 +65,15 @@ def test_condensed_digits_are_read_one_by_one(classify):
         ]
 
 
+@pytest.mark.parametrize("digits", [(5, 3), (0, 9), (9, 5, 3), (3, 5, 2)])
+def test_condensed_digits_touching_in_a_picture_are_cut_apart(digits):
+    # Digits 0.4 as wide as the usual, touching: two of them are narrower than a digit is tall.
+    classify = template_classifier(templates={d: shaped(d, width=0.4) for d in range(10)})
+    image = picture(number(digits, x_step=30, width=0.4), 160 + 30 * len(digits), 200, pen=7)
+    assert cv2.connectedComponents(255 - image)[0] - 1 == 1, "drawn as one piece of ink"
+    assert recognize_image(image, classify).text == "".join(map(str, digits))
+
+
 def test_neighbours_touching_as_handwriting_does_are_cut_in_a_picture(classify):
     # The 2's base runs into the 3, as a quick hand joins them.
     strokes = number([2, 3], x_step=75) + [[[120, 135], [135, 128]]]

@@ -62,6 +62,14 @@ def test_font_numbers_are_reproducible_and_their_strokes_cover_the_picture(famil
         assert np.all(points.max(axis=0) <= ink.max(axis=0) + case.pen_width)
 
 
+def test_condensed_font_numbers_are_the_same_numbers_narrower(families):
+    family = families[0]
+    for usual, condensed in zip(make_font_numbers(family, 4, seed=3), make_font_numbers(family, 4, seed=3, width=0.6)):
+        assert condensed.text == usual.text
+        spans = [np.ptp(np.nonzero((n.picture < 128).any(axis=0))[0]) for n in (usual, condensed)]
+        assert 0.45 * spans[0] < spans[1] < 0.75 * spans[0]
+
+
 def test_a_traced_glyph_keeps_the_glyph_scale():
     ink = np.zeros((200, 60), np.uint8)
     ink[10:190, 25:35] = 255

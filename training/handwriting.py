@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from pipeline import Classifier, recognize_image, recognize_strokes
-from training.fonts import PEN_RANGE, FontFamily, Glyph, render_glyph, thickened
+from training.fonts import PEN_RANGE, FontFamily, Glyph, render_glyph, stretched, thickened
 from training.sequences import MAX_DIGITS, SequenceCase, accuracy_interval
 from training.tracer import trace_digit
 
@@ -33,18 +33,23 @@ class FontNumber:
     picture: np.ndarray
 
 
-def make_font_numbers(family: FontFamily, count: int, seed: int) -> list[FontNumber]:
-    """`count` numbers of 1-8 digits written in `family`, reproducible by seed and family."""
+def make_font_numbers(family: FontFamily, count: int, seed: int, width: float = 1.0) -> list[FontNumber]:
+    """`count` numbers of 1-8 digits written in `family`, reproducible by seed and family.
+
+    `width` below 1 writes them condensed: each glyph and its advance that much narrower.
+    """
     rng = np.random.default_rng([seed, *family.id.encode()])
-    return [_make_number(family, rng) for _ in range(count)]
+    return [_make_number(family, rng, width) for _ in range(count)]
 
 
-def _make_number(family: FontFamily, rng: np.random.Generator) -> FontNumber:
+def _make_number(family: FontFamily, rng: np.random.Generator, width: float = 1.0) -> FontNumber:
     text = "".join(str(d) for d in rng.integers(0, 10, size=int(rng.integers(1, MAX_DIGITS + 1))))
     path = family.paths[int(rng.integers(len(family.paths)))]
     em = int(np.exp(rng.uniform(*np.log(EM_RANGE))))
     pen_in_box = rng.uniform(*PEN_RANGE)
     glyphs = [render_glyph(path, digit, em) for digit in text]
+    if width != 1.0:
+        glyphs = [Glyph(stretched(g.ink, width), g.offset, g.advance * width) for g in glyphs]
     glyphs = [Glyph(thickened(g.ink, pen_in_box), g.offset, g.advance) for g in glyphs]
     origins, x = [], 0.0
     for glyph in glyphs:
