@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from pipeline.budget import CLIP_POINT, PIECE, RENDER_POINT, SPAN, Budget
+from pipeline.cuts import cut_positions, ink_profile
 from pipeline.normalize import render_strokes_digit
 from pipeline.rasterize import draw_polylines
 from pipeline.segment import Blob, find_blobs
@@ -19,8 +20,6 @@ from pipeline.split import (
     MAX_STROKES,
     Lattice,
     Part,
-    cut_positions,
-    ink_profile,
     min_piece_height,
     wide_piece_cost,
 )

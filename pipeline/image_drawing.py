@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 
 from pipeline.budget import PIECE, PIXEL, Budget
+from pipeline.cuts import cut_positions, ink_profile
 from pipeline.normalize import normalize_digit
 from pipeline.segment import Blob, find_blobs
 from pipeline.slant import shear_image
-from pipeline.split import Lattice, Part, cut_positions, ink_profile
+from pipeline.split import Lattice, Part
 from pipeline.types import Piece
 
 # A picture can only be cut by position, and a cut costs this much log probability: the halves
@@ -19,7 +20,7 @@ from pipeline.types import Piece
 IMAGE_CUT_COST = 0.5
 # A picture cannot tell a condensed hand's touching digits apart by their strokes: blobs wider
 # than IMAGE_SPLIT_MIN_WIDTH digit heights are cut, trying as many of the ink profile's thinnest
-# columns as digits IMAGE_MINIMA_PITCH wide would need (docs/design.md, "Condensed hands").
+# columns as digits IMAGE_MINIMA_PITCH wide would need (docs/design.md, "Condensed hands in pictures").
 IMAGE_SPLIT_MIN_WIDTH = 0.5
 IMAGE_MINIMA_PITCH = 0.35
 
