@@ -72,7 +72,7 @@ def print_report(report: dict) -> None:
     scores = report["handwriting"]
     print(
         f"model: {report['model']}   {report['families']} families: {len(scores['by_family'])}, "
-        f"{scores['numbers']} numbers, width {report.get('width', 1.0):g}"
+        f"{scores['numbers']} numbers, width {report['width']:g}"
     )
     print(f"{'family':<28}{'numbers':>8}{'strokes':>9}{'pictures':>10}")
     for family, counts in sorted(scores["by_family"].items(), key=lambda kv: kv[1]["strokes"] + kv[1]["pictures"]):
