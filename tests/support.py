@@ -135,6 +135,15 @@ def number_strokes(text: str, x: float, y: float, height: float = 150.0) -> list
     return strokes
 
 
+def zigzag_row(count: int, points: int = 40, width: int = 4096, height: int = 400) -> list:
+    """`count` touching zig-zag strokes side by side: one wide blob, cut by position."""
+    step = (width - 20) / count
+    return [
+        [[10 + i * step + k * step * 1.5 / (points - 1), 20.0 if k % 2 == 0 else height - 20.0] for k in range(points)]
+        for i in range(count)
+    ]
+
+
 def densify(stroke: list[list[float]], step: float = 4.0) -> list[list[float]]:
     """The polyline with points at most `step` apart, like a pointer sampled at ~60 Hz."""
     points = [stroke[0]]

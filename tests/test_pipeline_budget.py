@@ -7,20 +7,11 @@ import pytest
 
 from pipeline import recognize_strokes
 from pipeline.budget import BASE_UNITS, UNITS_PER_POINT, Budget, Superseded, TooComplex
-from tests.support import densify, number_strokes
+from tests.support import densify, number_strokes, zigzag_row
 
 
 def uniform(batch: np.ndarray) -> np.ndarray:
     return np.full((len(batch), 10), 0.1, dtype=np.float32)
-
-
-def zigzag_row(count: int, points: int = 40, width: int = 4096, height: int = 400) -> list:
-    """`count` touching zig-zag strokes side by side: one wide blob, cut by position."""
-    step = (width - 20) / count
-    return [
-        [[10 + i * step + k * step * 1.5 / (points - 1), 20.0 if k % 2 == 0 else height - 20.0] for k in range(points)]
-        for i in range(count)
-    ]
 
 
 def test_budget_grows_linearly_with_points():

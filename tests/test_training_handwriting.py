@@ -5,11 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support import zigzag_row
 from training.allographs import KINDS, allograph_digits, flagged_one
 from training.augment import mixed_order
-from training.fonts import FONTS_DIR, family_group, font_digits, load_families, render_glyph, split_families
+from training.fonts import (
+    FONTS_DIR,
+    PEN_RANGE,
+    family_group,
+    font_digits,
+    load_families,
+    render_glyph,
+    split_families,
+    thickened,
+)
 from training.gate import Scores, decide, paired_z
-from training.handwriting import make_font_numbers, score_numbers, traced_glyph
+from training.handwriting import FontNumber, glyph_strokes, make_font_numbers, read_numbers, score_numbers, traced_glyph
+from training.sequences import SequenceCase
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +50,14 @@ def test_every_family_draws_ten_distinct_digits(families):
         glyphs = [render_glyph(family.paths[0], str(d)).ink for d in range(10)]
         assert all(g.max() > 200 and min(g.shape) >= 2 for g in glyphs), family.id
         assert len({g.tobytes() for g in glyphs}) == 10, family.id
-    images, labels = font_digits(families[:3])
-    assert images.shape[1:] == (28, 28) and images.dtype == np.uint8
+    images, labels, to_trace = font_digits(families[:3])
+    assert images.shape[1:] == (28, 28) and images.dtype == np.uint8 and to_trace.shape == images.shape
     assert list(labels[:6]) == [0, 0, 0, 1, 1, 1] and images.reshape(len(images), -1).max(axis=1).min() > 200
     # As drawn, condensed, expanded: the condensed copy's ink is the narrowest.
     widths = [np.ptp(np.nonzero(image.max(axis=0) > 64)[0]) for image in images[3:6]]
     assert widths[1] < widths[0] <= widths[2]
+    # The copies to trace are the same glyphs drawn with the thinnest pen: never more ink.
+    assert (to_trace > 127).sum() < (images > 127).sum()
 
 
 def test_font_numbers_are_reproducible_and_their_strokes_cover_the_picture(families):
@@ -68,6 +81,29 @@ def test_condensed_font_numbers_are_the_same_numbers_narrower(families):
         assert condensed.text == usual.text
         spans = [np.ptp(np.nonzero((n.picture < 128).any(axis=0))[0]) for n in (usual, condensed)]
         assert 0.45 * spans[0] < spans[1] < 0.75 * spans[0]
+
+
+def test_a_glyphs_strokes_keep_apart_what_a_thick_pen_would_join():
+    # Two bars 9 px apart at 100 px: the number's widest pen (3.2 px of a 20 px box, 16 px here)
+    # fills the gap, and traced from that ink the bars would be one stroke down their middle.
+    shape = np.zeros((100, 35), np.uint8)
+    shape[:, 5:11] = shape[:, 20:26] = 255
+    thick = thickened(shape, PEN_RANGE[1])
+    assert len(traced_glyph(thick)) == 1
+    strokes = glyph_strokes(shape, thick.shape)
+    columns = sorted(float(np.median(line[:, 0])) for line in strokes)
+    shift = (thick.shape[1] - shape.shape[1]) / 2
+    assert len(strokes) == 2 and abs(columns[0] - 8 - shift) < 3 and abs(columns[1] - 23 - shift) < 3
+
+
+def test_a_number_beyond_the_work_budget_is_read_wrong_not_a_crash():
+    strokes = [np.array(stroke) for stroke in zigzag_row(400)]
+    case = SequenceCase(tuple(strokes), 4096, 400, 3.0, "7", "font", (len(strokes),))
+    picture = np.full((40, 30), 255, np.uint8)
+    picture[5:35, 14:17] = 0
+    number = FontNumber("test-family", "7", case, picture)
+    hits = read_numbers([number], lambda batch: np.full((len(batch), 10), 0.1, np.float32))
+    assert hits["strokes"].tolist() == [False] and hits["pictures"].shape == (1,)
 
 
 def test_a_traced_glyph_keeps_the_glyph_scale():

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--profile",
         choices=("quick", "full"),
         default="full",
-        help="quick: < 3 min, >= 98.5 %%; full (default): < 15 min, aims at 99.6 %%",
+        help="quick: < 3 min, >= 98.5 %%; full (default): < 20 min, aims at 99.6 %%",
     )
     train.add_argument("--epochs", type=int, help="override the profile's epoch count")
     train.add_argument("--batch-size", type=int, help="override the batch size (default 128)")

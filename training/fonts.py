@@ -28,6 +28,10 @@ GLYPH_EM_PIXELS = 96
 # MNIST's pen is 1.5-3.5 px in the 20 px digit box; thinner font pens are thickened to a width
 # drawn in this range, or tracing and the model would see hairlines MNIST never had.
 PEN_RANGE = (1.6, 3.2)
+# A glyph's strokes are traced from it drawn with the thinnest of those pens: a thick pen joins
+# parts of a glyph that the writer's pen path never crossed (a 3's ball terminal touching its
+# middle traced as the closed loop of an 8; figures in docs/design.md, "Handwriting beyond MNIST").
+TRACE_PEN = PEN_RANGE[0]
 # Besides its own shape, each glyph is also drawn narrower and wider by a factor from these
 # ranges: condensed hands write tall, narrow digits, and a wide digit must still read whole.
 CONDENSED_RANGE = (0.45, 0.8)
@@ -116,22 +120,26 @@ def stretched(ink: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(ink, (max(1, round(width * factor)), height), interpolation=cv2.INTER_AREA)
 
 
-def font_digits(families: list[FontFamily], seed: int = 0, variants: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Every weight's ten digits of every family as MNIST images, with their labels.
+def font_digits(
+    families: list[FontFamily], seed: int = 0, variants: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every weight's ten digits of every family as MNIST images, their labels, and the same drawn to be traced.
 
-    With `variants`, each glyph comes three times: as drawn, condensed and expanded.
+    With `variants`, each glyph comes three times: as drawn, condensed and expanded. The images
+    to trace are the same glyphs drawn with TRACE_PEN.
     """
     rng = np.random.default_rng(seed)
     factors = [lambda: 1.0] + (
         [lambda: rng.uniform(*CONDENSED_RANGE), lambda: rng.uniform(*EXPANDED_RANGE)] if variants else []
     )
-    images, labels = [], []
+    images, labels, to_trace = [], [], []
     for family in families:
         for path in family.paths:
             for digit in range(10):
                 glyph = render_glyph(path, str(digit))
                 for factor in factors:
-                    ink = thickened(stretched(glyph.ink, factor()), rng.uniform(*PEN_RANGE))
-                    images.append(mnist_digit(ink))
+                    shaped = stretched(glyph.ink, factor())
+                    images.append(mnist_digit(thickened(shaped, rng.uniform(*PEN_RANGE))))
+                    to_trace.append(mnist_digit(thickened(shaped, TRACE_PEN)))
                     labels.append(digit)
-    return np.stack(images), np.array(labels, dtype=np.uint8)
+    return np.stack(images), np.array(labels, dtype=np.uint8), np.stack(to_trace)

@@ -103,12 +103,14 @@ def _training_sources(config: TrainConfig, splits: Splits):
     sources = [(splits.train_images, splits.train_labels, None, 1.0 - config.font_share - config.allograph_share)]
     if config.font_share > 0:
         train_families, _ = split_families(load_families())
-        sources.append((*font_digits(train_families, config.seed), None, config.font_share))
+        images, labels, to_trace = font_digits(train_families, config.seed)
+        sources.append((images, labels, traced_digits(to_trace), config.font_share))
     if config.allograph_share > 0:
         sources.append((*allograph_digits(ALLOGRAPH_SAMPLES, config.seed), config.allograph_share))
     images = np.concatenate([source[0] for source in sources])
     labels = np.concatenate([source[1] for source in sources])
-    # Strokes: traced once (and cached) for pictures, the generator's own for allographs.
+    # Strokes: traced once (and cached) for MNIST, for fonts from their glyphs drawn with the
+    # thinnest pen (training.fonts.TRACE_PEN), the generator's own for allographs.
     traces = [t for images_, _, given, _ in sources for t in (given if given is not None else traced_digits(images_))]
     tracking.log_metrics(
         {f"{name}_samples": len(source[0]) for name, source in zip(("mnist", "font", "allograph"), sources)}
