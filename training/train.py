@@ -55,9 +55,10 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
         tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", "testing")
         model = fit(config, splits, callbacks)
         test_accuracy = evaluate_and_log(model, splits, config, started)
+        # Logged before the handwriting scores: a run that fails after fitting keeps its model.
+        model_uri = model_logging.log_recognizer(model, *digit_graph(model, splits))
         numbers = handwriting_numbers(config.handwriting_numbers, config.seed)
         scores = Scores(test_accuracy, log_handwriting(make_classifier(model), numbers))
-        model_uri = model_logging.log_recognizer(model, *digit_graph(model, splits))
         ref = (
             model_logging.register(connect(config.tracking_uri), model_uri, config.model_name)
             if config.register
