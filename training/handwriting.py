@@ -111,7 +111,7 @@ def read_numbers(numbers: Sequence[FontNumber], classify: Classifier) -> dict[st
 
 def _text(recognize, *args, **kwargs) -> str | None:
     # A number the pipeline refuses as beyond its work budget (a glyph traced into many short
-    # strokes) is read wrong, as a client sent the too_complex error would see it.
+    # strokes) is read wrong: a client would get the too_complex error instead of a reading.
     try:
         return recognize(*args, **kwargs).text
     except TooComplex:
