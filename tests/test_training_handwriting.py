@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from tests.support import zigzag_row
-from training.allographs import KINDS, allograph_digits, flagged_one
+from training.allographs import FLAG_ANGLE, KINDS, allograph_digits, flagged_one
 from training.augment import mixed_order
 from training.fonts import (
     FONTS_DIR,
@@ -96,6 +97,18 @@ def test_a_glyphs_strokes_keep_apart_what_a_thick_pen_would_join():
     assert len(strokes) == 2 and abs(columns[0] - 8 - shift) < 3 and abs(columns[1] - 23 - shift) < 3
 
 
+def test_a_hairline_drawn_faint_stays_on_the_traced_path():
+    # A small glyph (30 px tall): two bars joined by a hairline thinner than a pixel, which
+    # anti-aliasing drew at a third of full ink. Its path joins the bars, as in an H.
+    shape = np.zeros((30, 24), np.uint8)
+    shape[:, 2:5] = shape[:, 19:22] = 255
+    shape[15, 5:19] = 85
+    path = np.zeros_like(shape)
+    for line in glyph_strokes(shape, shape.shape):
+        cv2.polylines(path, [np.round(line).astype(np.int32)], False, 255, 1)
+    assert path[13:18, 8:16].any(axis=0).all(), "a stroke runs along the hairline"
+
+
 def test_a_number_beyond_the_work_budget_is_read_wrong_not_a_crash():
     strokes = [np.array(stroke) for stroke in zigzag_row(400)]
     case = SequenceCase(tuple(strokes), 4096, 400, 3.0, "7", "font", (len(strokes),))
@@ -121,6 +134,14 @@ def test_allographs_cover_each_kind_with_its_label():
     assert all(image.max() > 200 for image in images)
     flag, stem_top = flagged_one(np.random.default_rng(0), foot=False)[0][:2]
     assert flag[0] < stem_top[0] and flag[1] > stem_top[1], "a flag rises from the left into the stem's top"
+
+
+def test_a_ones_flag_rises_too_steeply_to_pass_for_a_sevens_bar():
+    rng = np.random.default_rng(0)
+    flags = np.array([flagged_one(rng, foot=False)[0][0] for _ in range(300)])
+    degrees = np.degrees(np.arctan2(flags[:, 1], -flags[:, 0]))
+    assert degrees.min() >= FLAG_ANGLE[0] and degrees.max() <= FLAG_ANGLE[1]
+    assert np.ptp(degrees) > 0.8 * (FLAG_ANGLE[1] - FLAG_ANGLE[0]), "the whole range is drawn"
 
 
 def test_mixed_order_gives_each_source_its_share():

@@ -13,6 +13,10 @@ Strokes = list[np.ndarray]
 DENSITY = 24
 # Every control point moves by this much (digit heights) from one sample to the next.
 JITTER = 0.03
+# A 1's flag: its length in digit heights and how steeply it rises into the stem, in degrees
+# above level (docs/design.md, "Allographs").
+FLAG_LENGTH = (0.18, 0.45)
+FLAG_ANGLE = (25.0, 60.0)
 
 
 def _line(*points: tuple[float, float]) -> np.ndarray:
@@ -26,8 +30,9 @@ def _arc(center: tuple[float, float], radius: tuple[float, float], start: float,
 
 def flagged_one(rng: np.random.Generator, foot: bool) -> Strokes:
     """1 as most of the world writes it: an up-stroke flag into the stem, maybe on a foot."""
-    flag = rng.uniform(0.15, 0.45)
-    lift = rng.uniform(0.12, 0.4)
+    # The flag rises steeply (FLAG_ANGLE): a long, nearly level flag over a stem is a 7's bar.
+    length, angle = rng.uniform(*FLAG_LENGTH), np.radians(rng.uniform(*FLAG_ANGLE))
+    flag, lift = length * np.cos(angle), length * np.sin(angle)
     strokes = [_line((-flag, lift), (0.0, 0.0), (rng.uniform(-0.05, 0.05), 1.0))]
     if foot:
         half = rng.uniform(0.15, 0.3)

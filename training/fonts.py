@@ -32,6 +32,9 @@ PEN_RANGE = (1.6, 3.2)
 # parts of a glyph that the writer's pen path never crossed (a 3's ball terminal touching its
 # middle traced as the closed loop of an 8; figures in docs/design.md, "Handwriting beyond MNIST").
 TRACE_PEN = PEN_RANGE[0]
+# A hairline thinner than a pixel is drawn faint by anti-aliasing, and would vanish from the
+# copy that is traced: a pixel at least this much inked (of 255) is where the pen passed.
+PATH_COVERAGE = 64
 # Besides its own shape, each glyph is also drawn narrower and wider by a factor from these
 # ranges: condensed hands write tall, narrow digits, and a wide digit must still read whole.
 CONDENSED_RANGE = (0.45, 0.8)
@@ -109,6 +112,11 @@ def thickened(ink: np.ndarray, pen_in_box: float) -> np.ndarray:
     return cv2.dilate(np.pad(ink, grow), kernel)
 
 
+def pen_path(ink: np.ndarray) -> np.ndarray:
+    """The glyph to trace: every pixel inked at least PATH_COVERAGE fully inked, then drawn with TRACE_PEN."""
+    return thickened(np.where(ink >= PATH_COVERAGE, 255, 0).astype(np.uint8), TRACE_PEN)
+
+
 def mnist_digit(ink: np.ndarray) -> np.ndarray:
     """A glyph as an MNIST image: uint8 28x28, fitted into 20x20 and centered by mass."""
     return np.round(normalize_digit(ink) * 255).astype(np.uint8)
@@ -140,6 +148,6 @@ def font_digits(
                 for factor in factors:
                     shaped = stretched(glyph.ink, factor())
                     images.append(mnist_digit(thickened(shaped, rng.uniform(*PEN_RANGE))))
-                    to_trace.append(mnist_digit(thickened(shaped, TRACE_PEN)))
+                    to_trace.append(mnist_digit(pen_path(shaped)))
                     labels.append(digit)
     return np.stack(images), np.array(labels, dtype=np.uint8), np.stack(to_trace)

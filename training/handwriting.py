@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline import Classifier, recognize_image, recognize_strokes
 from pipeline.budget import TooComplex
-from training.fonts import PEN_RANGE, TRACE_PEN, FontFamily, Glyph, render_glyph, stretched, thickened
+from training.fonts import PEN_RANGE, FontFamily, Glyph, pen_path, render_glyph, stretched, thickened
 from training.sequences import MAX_DIGITS, SequenceCase, accuracy_interval
 from training.tracer import trace_digit
 
@@ -78,9 +78,9 @@ def _make_number(family: FontFamily, rng: np.random.Generator, width: float = 1.
 
 
 def glyph_strokes(shape: np.ndarray, frame: tuple[int, int]) -> list[np.ndarray]:
-    """A glyph's pen strokes, traced from it drawn with TRACE_PEN, in the pixels of the `frame`-shaped thickened glyph."""
+    """A glyph's pen strokes, traced from its pen path (training.fonts.pen_path), in the pixels of the `frame`-shaped thickened glyph."""
     # Thickening pads every side alike, so the two frames differ by half their sizes' difference.
-    thin = thickened(shape, TRACE_PEN)
+    thin = pen_path(shape)
     shift = (frame[1] - thin.shape[1]) / 2
     return [line + shift for line in traced_glyph(thin)]
 
