@@ -57,7 +57,7 @@ def test_every_family_draws_ten_distinct_digits(families):
     # As drawn, condensed, expanded: the condensed copy's ink is the narrowest.
     widths = [np.ptp(np.nonzero(image.max(axis=0) > 64)[0]) for image in images[3:6]]
     assert widths[1] < widths[0] <= widths[2]
-    # The copies to trace are the same glyphs drawn with the thinnest pen: never more ink.
+    # The copies to trace are the same glyphs' pen paths, drawn with the thinnest pen: less ink.
     assert (to_trace > 127).sum() < (images > 127).sum()
 
 

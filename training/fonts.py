@@ -134,7 +134,7 @@ def font_digits(
     """Every weight's ten digits of every family as MNIST images, their labels, and the same drawn to be traced.
 
     With `variants`, each glyph comes three times: as drawn, condensed and expanded. The images
-    to trace are the same glyphs drawn with TRACE_PEN.
+    to trace are the same glyphs' pen paths (`pen_path`).
     """
     rng = np.random.default_rng(seed)
     factors = [lambda: 1.0] + (

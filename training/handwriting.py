@@ -78,7 +78,7 @@ def _make_number(family: FontFamily, rng: np.random.Generator, width: float = 1.
 
 
 def glyph_strokes(shape: np.ndarray, frame: tuple[int, int]) -> list[np.ndarray]:
-    """A glyph's pen strokes, traced from its pen path (training.fonts.pen_path), in the pixels of the `frame`-shaped thickened glyph."""
+    """A glyph's strokes, traced from its pen path (`pen_path`), in the pixels of the `frame`-shaped thickened glyph."""
     # Thickening pads every side alike, so the two frames differ by half their sizes' difference.
     thin = pen_path(shape)
     shift = (frame[1] - thin.shape[1]) / 2

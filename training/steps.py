@@ -109,8 +109,8 @@ def _training_sources(config: TrainConfig, splits: Splits):
         sources.append((*allograph_digits(ALLOGRAPH_SAMPLES, config.seed), config.allograph_share))
     images = np.concatenate([source[0] for source in sources])
     labels = np.concatenate([source[1] for source in sources])
-    # Strokes: traced once (and cached) for MNIST, for fonts from their glyphs drawn with the
-    # thinnest pen (training.fonts.TRACE_PEN), the generator's own for allographs.
+    # Strokes: traced once (and cached) for MNIST, for fonts from their glyphs' pen paths
+    # (training.fonts.pen_path), the generator's own for allographs.
     traces = [t for images_, _, given, _ in sources for t in (given if given is not None else traced_digits(images_))]
     tracking.log_metrics(
         {f"{name}_samples": len(source[0]) for name, source in zip(("mnist", "font", "allograph"), sources)}
