@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import signal
+import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -209,6 +214,40 @@ def test_a_failing_run_is_marked_and_registers_nothing(tmp_path, mnist_dir, monk
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("demnistify").experiment_id])
     assert [run.info.status for run in runs] == [status]
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def swallow_a_sigterm() -> None:
+    """Send this process SIGTERM and swallow the interrupt, as a library's bare `except` would."""
+    with contextlib.suppress(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+
+
+class SwallowsSigtermAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            swallow_a_sigterm()
+
+
+@pytest.mark.parametrize("during", ["fit", "handwriting scores"])
+def test_a_sigterm_whose_interrupt_a_library_swallowed_still_stops_the_run(tmp_path, mnist_dir, monkeypatch, during):
+    import training.train
+    from training.interrupts import stopping_on_signals
+
+    callbacks = [SwallowsSigtermAfterFirstEpoch()] if during == "fit" else []
+    if during == "handwriting scores":
+        score = training.train.log_handwriting
+        monkeypatch.setattr(training.train, "log_handwriting", lambda *args: (swallow_a_sigterm(), score(*args))[1])
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = small_config(tracking_uri, mnist_dir, train_limit=500, epochs=3, model_width=8)
+    with pytest.raises(KeyboardInterrupt), stopping_on_signals():
+        training.train.train(config, callbacks)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("demnistify").experiment_id])
+    assert [run.info.status for run in runs] == ["KILLED"]
+    epochs = client.get_metric_history(runs[0].info.run_id, "val_accuracy")
+    assert len(epochs) == (1 if during == "fit" else 3)
     assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
 
 

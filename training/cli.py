@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
@@ -93,13 +92,9 @@ def _register_sweep(subparsers: argparse._SubParsersAction) -> None:
     sweep.set_defaults(handler=run_sweep)
 
 
-def _raise_interrupt(signum, frame):
-    # SIGTERM ends a run the way Ctrl-C does: marked KILLED, nothing registered.
-    raise KeyboardInterrupt
-
-
 def run_train(arguments: argparse.Namespace) -> int:
     """Fill a TrainConfig from the arguments and train."""
+    from training import interrupts
     from training.data import DataError
     from training.train import train
     from training.train_config import TrainConfig
@@ -118,9 +113,10 @@ def run_train(arguments: argparse.Namespace) -> int:
         tracking_uri=arguments.tracking_uri,
         data_dir=arguments.data_dir,
     )
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        result = train(config)
+        # SIGTERM ends a run the way Ctrl-C does: marked KILLED, nothing registered.
+        with interrupts.stopping_on_signals():
+            result = train(config)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -134,6 +130,7 @@ def run_train(arguments: argparse.Namespace) -> int:
 
 def run_sweep(arguments: argparse.Namespace) -> int:
     """Fill a SweepConfig, run this worker's trials and print the study's table."""
+    from training import interrupts
     from training.sweep import sweep
     from training.sweep_config import DEFAULT_STORAGE, SweepConfig
 
@@ -151,8 +148,8 @@ def run_sweep(arguments: argparse.Namespace) -> int:
         tracking_uri=arguments.tracking_uri,
         data_dir=arguments.data_dir,
     )
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    result = sweep(config)
+    with interrupts.stopping_on_signals():
+        result = sweep(config)
     print(
         f"{'trial':>5}  {'state':<8} {'val_acc':>7}  {'lr':>8} {'width':>5} {'dropout':>7} {'strokes':>7} "
         f"{'epochs':>6}  run_id"

@@ -10,7 +10,7 @@ import keras
 
 from registry.client import ModelRef, connect
 from registry.keras_models import make_classifier
-from training import model_logging, tracking
+from training import interrupts, model_logging, tracking
 from training.data import default_data_dir, load_mnist
 from training.gate import Scores
 from training.handwriting_gate import handwriting_numbers, log_handwriting, promote_or_roll_back
@@ -53,12 +53,14 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
         tracking.log_dataset(splits.train_images, splits.train_labels, "mnist-train", "training")
         tracking.log_dataset(splits.val_images, splits.val_labels, "mnist-validation", "validation")
         tracking.log_dataset(splits.test_images, splits.test_labels, "mnist-test", "testing")
-        model = fit(config, splits, callbacks)
+        model = fit(config, splits, [interrupts.StopCheck(), *callbacks])
         test_accuracy = evaluate_and_log(model, splits, config, started)
         # Logged before the handwriting scores: a run that fails after fitting keeps its model.
         model_uri = model_logging.log_recognizer(model, *digit_graph(model, splits))
         numbers = handwriting_numbers(config.handwriting_numbers, config.seed)
         scores = Scores(test_accuracy, log_handwriting(make_classifier(model), numbers))
+        # A stop whose interrupt a library swallowed is honoured here, before anything is registered.
+        interrupts.check()
         ref = (
             model_logging.register(connect(config.tracking_uri), model_uri, config.model_name)
             if config.register
