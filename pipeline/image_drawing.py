@@ -12,7 +12,7 @@ from pipeline.cuts import cut_positions, ink_profile
 from pipeline.normalize import normalize_digit
 from pipeline.segment import Blob, find_blobs
 from pipeline.slant import shear_image
-from pipeline.split import Lattice, Part
+from pipeline.split import Lattice, Part, min_piece_height
 from pipeline.types import Piece
 
 # A picture can only be cut by position, and a cut costs this much log probability: the halves
@@ -81,12 +81,18 @@ class ImageDrawing:
         return part.end - part.start, blob.height
 
     def piece(self, blob: Blob, part: Part, digit_height: float, budget: Budget | None = None) -> Piece | None:
-        """The blob's ink between x = part.start and x = part.end, normalized as an MNIST digit (charged to `budget`)."""
+        """The blob's ink between x = part.start and x = part.end, normalized as an MNIST digit (charged to `budget`).
+
+        None when the part holds no ink, or only bits of a stroke: none of its connected ink as
+        tall as a piece must be (pipeline.split.min_piece_height).
+        """
         _, left, right = part
         x0, x1 = max(int(np.floor(left)), int(blob.left)), min(int(np.ceil(right)), int(blob.right))
         y0, y1 = int(blob.top), int(blob.bottom)
         (budget or Budget()).charge(PIECE + PIXEL * max(0, x1 - x0) * max(0, y1 - y0))
         inside = np.isin(self.labels[y0:y1, x0:x1], blob.labels)
+        if _is_fragment(blob, part, inside, digit_height):
+            return None
         crop = np.where(inside, self.ink[y0:y1, x0:x1], 0).astype(np.uint8)
         points = cv2.findNonZero(crop)
         if points is None:
@@ -101,3 +107,13 @@ class ImageDrawing:
         return Piece(
             normalize_digit(written), (x0 + x, y0 + y, width, height), (int(np.floor(left)), y0 + wy, wwidth, wheight)
         )
+
+
+def _is_fragment(blob: Blob, part: Part, inside: np.ndarray, digit_height: float) -> bool:
+    # A cut piece is as tall as its tallest connected ink, not as the span of its bits: the
+    # serifed end of a 4's bar and the tip of its foot span the whole height, and read as 1.
+    if part.start <= blob.left and part.end >= blob.right:
+        return False
+    count, _, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), connectivity=8)
+    tallest = stats[1:, cv2.CC_STAT_HEIGHT].max() if count > 1 else 0
+    return tallest < min_piece_height(blob, digit_height) * digit_height

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from pipeline import recognize_image, recognize_strokes
+from pipeline.image import prepare_image
+from pipeline.image_drawing import ImageDrawing
+from pipeline.recognize import recognize_drawing
 from pipeline.slant import image_slant, stroke_slant
+from pipeline.split import Part
 from tests.support import TEMPLATES, place, template_classifier
 
 
@@ -98,6 +102,40 @@ def test_a_wide_digit_in_a_picture_is_not_cut_into_two_sure_halves():
     image = picture(ring, 260, 200, pen=9)
     result = recognize_image(image, width_shy_classifier)
     assert result.text == "0" and result.digits[0].unsure is False
+
+
+# A script 4: its bar runs on past the stem to a serif flicked up, its stem stands on a foot.
+SERIFED_FOUR = [
+    [[60, 110], [100, 40], [100, 150]],
+    [[60, 110], [138, 110], [138, 78]],
+    [[82, 150], [138, 150]],
+]
+
+
+def test_the_bits_of_a_digit_beyond_a_cut_are_not_read_as_a_1_in_a_picture():
+    # Cut beyond the stem, the 4 leaves its serif and its foot's tip: bits that span most of
+    # the height but stand apart. A model doubting the whole 4 (0.3) and sure of its cut-off
+    # body (0.99) reads any thin piece as a sure 1: "41" unless height counts connected ink.
+    image = picture(SERIFED_FOUR, 200, 190, pen=7)
+    assert cv2.connectedComponents(255 - image)[0] - 1 == 1, "drawn as one piece of ink"
+    ink, mask, pen = prepare_image(image)
+    drawing = ImageDrawing.build(ink, mask, pen)
+    (blob,) = drawing.blobs
+    assert drawing.piece(blob, Part("band", 120, blob.right), blob.height) is None
+    assert drawing.piece(blob, Part("band", 90, blob.right), blob.height) is not None, "the stem is whole"
+    whole = drawing.piece(blob, drawing.whole(blob), blob.height).image
+
+    def doubts_the_whole(batch: np.ndarray) -> np.ndarray:
+        # The 4's body starts at the tip of its bar, low down; a piece starting at the stem is no digit.
+        out = np.full((len(batch), 10), 0.01 / 9, np.float32)
+        for row, digit in zip(out, batch):
+            columns = np.flatnonzero(digit.max(axis=0) > 0.3)
+            starts_low = np.flatnonzero(digit[:, columns[0]] > 0.3).min() > 10
+            label, sure = (1, 0.99) if len(columns) <= 8 else (4, 0.99) if starts_low else (7, 0.2)
+            row[label] = 0.3 if np.array_equal(digit, whole) else sure
+        return out
+
+    assert recognize_drawing(drawing, doubts_the_whole).text == "4"
 
 
 STEEP = 0.6
