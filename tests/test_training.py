@@ -233,7 +233,7 @@ class SwallowsSigtermAfterFirstEpoch(keras.callbacks.Callback):
 @pytest.mark.parametrize("during", ["fit", "handwriting scores"])
 def test_a_sigterm_whose_interrupt_a_library_swallowed_still_stops_the_run(tmp_path, mnist_dir, monkeypatch, during):
     import training.train
-    from training.interrupts import stopping_on_signals
+    from training.interrupts import check, stopping_on_signals
 
     callbacks = [SwallowsSigtermAfterFirstEpoch()] if during == "fit" else []
     if during == "handwriting scores":
@@ -243,6 +243,10 @@ def test_a_sigterm_whose_interrupt_a_library_swallowed_still_stops_the_run(tmp_p
     config = small_config(tracking_uri, mnist_dir, train_limit=500, epochs=3, model_width=8)
     with pytest.raises(KeyboardInterrupt), stopping_on_signals():
         training.train.train(config, callbacks)
+    try:
+        check()
+    except KeyboardInterrupt:
+        pytest.fail("the stop request outlived its block: every later run in this process would stop")
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("demnistify").experiment_id])
     assert [run.info.status for run in runs] == ["KILLED"]

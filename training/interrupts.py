@@ -9,9 +9,8 @@ from contextlib import contextmanager
 
 import keras
 
-# Set by the handler and cleared only when it is installed again: a library that catches
-# KeyboardInterrupt with a bare `except` (Keras does, converting each step's logs) loses the
-# exception, not the request.
+# Set by the handler, for the rest of the block: a library that catches KeyboardInterrupt with
+# a bare `except` (Keras does, converting each step's logs) loses the exception, not the request.
 _requested = threading.Event()
 
 
@@ -25,6 +24,7 @@ def stopping_on_signals() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        _requested.clear()
 
 
 def _request_stop(signum, frame):
