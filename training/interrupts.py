@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import keras
 
 # Set by the handler, for the rest of the block: a library that catches KeyboardInterrupt with
-# a bare `except` (Keras does, converting each step's logs) loses the exception, not the request.
+# a bare `except` (Keras does, converting its logs) loses the exception, not the request.
 _requested = threading.Event()
 
 
