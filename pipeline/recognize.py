@@ -14,7 +14,8 @@ from pipeline.drawing import StrokeDrawing
 from pipeline.image import prepare_image
 from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
-from pipeline.segment import Blob, drop_lone_marks, drop_specks, join_stray_rows, merge_fragments, typical_digit_height
+from pipeline.rows import drop_lone_marks, join_stray_rows
+from pipeline.segment import Blob, drop_specks, merge_fragments, typical_digit_height
 from pipeline.slant import image_slant, stroke_slant
 from pipeline.split import (
     Lattice,
