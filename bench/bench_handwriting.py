@@ -7,12 +7,15 @@ pictures, whole-number accuracy by family, with the MNIST sequence benchmark bes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
 import cv2
+import numpy as np
 
 from bench.harness import add_model_uri, report_main, served_classifier
+from bench.photos import CONDITIONS, photograph
 from training.fonts import load_families, split_families
 from training.handwriting import make_font_numbers, read_numbers, score_numbers
 from training.sequences import LAYOUTS, evaluate_sequences, make_sequence_cases
@@ -28,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--width", type=float, default=1.0, help="glyphs and advances this much narrower: a condensed hand (default 1)"
     )
+    parser.add_argument(
+        "--photo", choices=CONDITIONS, help="read each picture as photographed in this condition (bench/photos.py)"
+    )
     parser.add_argument("--json", default="bench/results/handwriting.json", help="where to write the results")
     return parser.parse_args(argv)
 
@@ -42,17 +48,26 @@ def run(args: argparse.Namespace) -> dict:
     numbers = [
         number for family in families for number in make_font_numbers(family, args.numbers, args.seed, args.width)
     ]
+    if args.photo:
+        numbers = photographed(numbers, args.photo, args.seed)
     report = {
         "model": ref.uri,
         "families": args.families,
         "seed": args.seed,
         "width": args.width,
+        "photo": args.photo,
         "handwriting": score_numbers(numbers, read_numbers(numbers, classify)),
         "seconds": time.perf_counter() - started,
     }
     if args.sequence_cases:
         report["mnist_sequences"] = mnist_sequences(classify, args.sequence_cases, args.seed)
     return report
+
+
+def photographed(numbers: list, condition: str, seed: int) -> list:
+    """The numbers with their pictures as photographed in `condition`; strokes stay as drawn."""
+    rng = np.random.default_rng([seed, CONDITIONS.index(condition)])
+    return [dataclasses.replace(n, picture=photograph(n.picture, rng, condition)) for n in numbers]
 
 
 def mnist_sequences(classify, cases: int, seed: int) -> dict[str, dict]:
@@ -73,6 +88,7 @@ def print_report(report: dict) -> None:
     print(
         f"model: {report['model']}   {report['families']} families: {len(scores['by_family'])}, "
         f"{scores['numbers']} numbers, width {report['width']:g}"
+        + (f", pictures photographed: {report['photo']}" if report.get("photo") else "")
     )
     print(f"{'family':<28}{'numbers':>8}{'strokes':>9}{'pictures':>10}")
     for family, counts in sorted(scores["by_family"].items(), key=lambda kv: kv[1]["strokes"] + kv[1]["pictures"]):

@@ -10,8 +10,23 @@ MAX_IMAGE_SIDE = 8192
 # Ink must stand out from the background by at least this much (of 255) to count at all;
 # it keeps a blank photo's sensor noise from becoming digits.
 MIN_CONTRAST = 40
-# The background is estimated on a copy this many pixels on its longer side.
-BACKGROUND_SIDE = 64
+# Paper lit evenly is estimated on a copy this many pixels on its longer side: eroded by a square
+# of 5 pixels (ink is thinner) and blurred.
+EVEN_PAPER_SIDE = 64
+# Paper whose estimate along the picture's edge varies by more than this (gray levels, 5th to
+# 95th percentile) is lit unevenly: a gradient or a shadow (docs/design.md, "Photographs").
+EVEN_PAPER = 10
+# Uneven paper is estimated on a copy this many pixels on its longer side, fine enough to follow
+# the edge of a shadow across the page.
+BACKGROUND_SIDE = 128
+# Ink narrower than this share of the picture's longer side is not paper: uneven paper is the
+# picture's ink-high values opened (eroded, then dilated back) by a square this wide.
+BACKGROUND_REACH = 0.15
+# A picture whose flattened paper varies more than this (the noise's standard deviation, in gray
+# levels) is photo or sensor noise: it is smoothed before the ink is told from the paper.
+NOISY_PAPER = 2.0
+# Ink must stand this many of the noise's standard deviations above the paper.
+NOISE_MARGIN = 3.0
 
 
 def prepare_image(image: np.ndarray | bytes) -> tuple[np.ndarray, np.ndarray, float]:
@@ -82,18 +97,52 @@ def _ink_high(gray: np.ndarray) -> np.ndarray:
 
 
 def _flatten(ink: np.ndarray) -> np.ndarray:
-    # Uneven light in a photo makes the background vary; subtract a smooth estimate of it
-    # (a minimum filter removes the ink, a blur smooths the rest), then stretch the ink.
-    factor = BACKGROUND_SIDE / max(ink.shape)
-    if factor >= 1:
-        background = np.full_like(ink, int(np.median(ink)))
-    else:
-        small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(cv2.erode(small, np.ones((5, 5), np.uint8)), (5, 5), 0)
-        background = cv2.resize(small, (ink.shape[1], ink.shape[0]), interpolation=cv2.INTER_LINEAR)
-    flat = cv2.subtract(ink, background)
+    # Uneven light and shadows in a photo make the paper vary; subtract an estimate of it, take
+    # off its noise, then stretch the ink. Signed 16-bit: the paper's noise falls on both sides.
+    flat = cv2.subtract(ink.astype(np.int16), _paper(ink).astype(np.int16))
+    level, noise = _paper_noise(flat)
+    if noise > NOISY_PAPER:
+        flat = cv2.GaussianBlur(flat, (0, 0), 1.0)
+        level, noise = _paper_noise(flat)
+    flat = np.clip(cv2.subtract(flat, round(level + NOISE_MARGIN * noise)), 0, 255).astype(np.uint8)
     top = float(np.percentile(flat[flat > 0], 99)) if flat.any() else 0.0
     return cv2.convertScaleAbs(flat, alpha=255.0 / top) if top >= MIN_CONTRAST else flat
+
+
+def _paper(ink: np.ndarray) -> np.ndarray:
+    # An opening keeps a shadow's edge where it is, where a blur smears it into false ink; on
+    # evenly lit paper the erosion and blur read pictures a little better (docs/design.md).
+    factor = EVEN_PAPER_SIDE / max(ink.shape)
+    small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else ink
+    if not _evenly_lit(small):
+        return _opened(ink, min(1.0, BACKGROUND_SIDE / max(ink.shape)))
+    if factor >= 1:
+        return np.full_like(ink, int(np.median(ink)))
+    small = cv2.GaussianBlur(cv2.erode(small, np.ones((5, 5), np.uint8)), (5, 5), 0)
+    return cv2.resize(small, ink.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def _evenly_lit(small: np.ndarray) -> bool:
+    # Judged along the picture's edge, where paper is, not under bold ink the square fits in.
+    paper = _opened(small, 1.0)
+    edge = np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]])
+    low, high = np.percentile(edge, [5, 95])
+    return high - low <= EVEN_PAPER
+
+
+def _opened(ink: np.ndarray, factor: float) -> np.ndarray:
+    small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else ink
+    side = max(3, round(BACKGROUND_REACH * max(small.shape)) | 1)
+    paper = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+    return cv2.resize(paper, ink.shape[::-1], interpolation=cv2.INTER_LINEAR) if factor < 1 else paper
+
+
+def _paper_noise(flat: np.ndarray) -> tuple[float, float]:
+    # Most of a picture is paper: its median is the paper's level (the opening sits below noisy
+    # paper), its median absolute deviation the paper's noise.
+    sample = flat[::4, ::4].astype(np.float32)
+    level = float(np.median(sample))
+    return level, 1.4826 * float(np.median(np.abs(sample - level)))
 
 
 def estimate_pen_width(mask: np.ndarray) -> float:

@@ -205,6 +205,18 @@ def test_photo_with_uneven_light_is_read(classify):
     assert recognize_image(photo, classify).text == "40"
 
 
+@pytest.mark.parametrize("edge", [150, 200, 250])
+def test_photo_with_a_shadow_across_the_number_is_read(classify, edge):
+    # A hand held over the page darkens part of it, the ink with it, behind a soft edge that may
+    # run through a digit; the edge itself is not ink.
+    ink = rasterize_strokes(place(TEMPLATES[4], 80, 60) + place(TEMPLATES[0], 220, 60), 400, 240, 8)
+    columns = np.arange(400)[None, :] * np.ones((240, 1))
+    paper = 225 - 60 * np.clip((columns - edge) / 12, 0, 1)
+    noise = np.random.default_rng(edge).normal(0, 6, ink.shape)
+    photo = np.clip(paper * (1 - ink.astype(float) / 255 * 0.45) + noise, 0, 255).astype(np.uint8)
+    assert recognize_image(photo, classify).text == "40"
+
+
 def test_blank_image_and_undecodable_bytes(classify):
     assert recognize_image(np.full((120, 200), 255, np.uint8), classify).text == ""
     assert recognize_image(np.zeros((50, 50, 3), np.uint8), classify).text == ""

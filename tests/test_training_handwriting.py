@@ -209,6 +209,8 @@ def test_the_handwriting_benchmark_scores_every_validation_family(trained_store,
         "2",
         "--sequence-cases",
         "5",
+        "--photo",
+        "shadow",
         "--json",
         str(out),
     ]
@@ -219,7 +221,7 @@ def test_the_handwriting_benchmark_scores_every_validation_family(trained_store,
     report = json.loads(out.read_text())
     _, validation = split_families(load_families())
     assert sorted(report["handwriting"]["by_family"]) == sorted(f.id for f in validation)
-    assert report["handwriting"]["numbers"] == 2 * len(validation)
+    assert report["handwriting"]["numbers"] == 2 * len(validation) and report["photo"] == "shadow"
     assert set(report["mnist_sequences"]) == {"ordinary", "tight"}
     assert "pictures  whole numbers" in finished.stdout and "worst family" in finished.stdout
 

@@ -1,0 +1,37 @@
+"""A picture of a number as a phone or scanner would take it: paper, uneven light, shadow, blur, noise, JPEG."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# How far from a clean scan each condition goes (1: a phone photo in ordinary room light).
+STRENGTH = {"scan": 0.3, "photo": 1.0, "shadow": 1.0, "harsh": 1.6}
+CONDITIONS = tuple(STRENGTH)
+# A shadow darkens its side of the page by this many gray levels, over an edge this share of the
+# page wide (a hand or phone held over the page casts a soft edge).
+SHADOW_DEPTH = 45.0
+SHADOW_EDGE = 0.03
+
+
+def photograph(picture: np.ndarray, rng: np.random.Generator, condition: str) -> np.ndarray:
+    """`picture` (dark ink on white, uint8) on a margin of paper, as taken in `condition`; uint8 gray."""
+    if condition not in STRENGTH:
+        raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}.")
+    strength = STRENGTH[condition]
+    ink = np.pad((255 - picture).astype(np.float32) / 255, max(picture.shape) // 3)
+    height, width = ink.shape
+    paper = rng.uniform(200, 240) - strength * rng.uniform(0, 50)
+    contrast = paper * rng.uniform(0.75, 0.9) / (1 + 0.5 * strength)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    light = ((xs / width - 0.5) * np.cos(angle) + (ys / height - 0.5) * np.sin(angle)) * strength * rng.uniform(20, 60)
+    blur = strength * rng.uniform(0.4, 1.0) * max(1.0, height / 120)
+    image = paper + light - contrast * cv2.GaussianBlur(ink, (0, 0), blur)
+    if condition in ("shadow", "harsh"):
+        edge = (xs - rng.uniform(0.3, 0.7) * width - (ys - height / 2) * rng.uniform(-0.5, 0.5)) / (SHADOW_EDGE * width)
+        image -= SHADOW_DEPTH * np.clip(0.5 + edge, 0, 1)
+    image += rng.normal(0, 2 + 4 * strength, image.shape)
+    quality = int(95 - 25 * strength)
+    encoded = cv2.imencode(".jpg", np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)

@@ -1,0 +1,31 @@
+"""`bench/photos.py`: a number's picture as photographed, and a clear error for an unknown condition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.photos import CONDITIONS, photograph
+
+
+def test_a_shadow_darkens_one_side_of_the_page_and_the_ink_stays_darker():
+    picture = np.full((60, 90), 255, np.uint8)
+    picture[20:40, 40:50] = 0
+    photo = photograph(picture, np.random.default_rng(3), "shadow")
+    assert photo.dtype == np.uint8 and photo.shape == (60 + 2 * 30, 90 + 2 * 30)
+    sides = photo[:, :15].astype(float).mean(), photo[:, -15:].astype(float).mean()
+    assert abs(sides[0] - sides[1]) > 20, "the shadow's side is darker"
+    assert photo[30 + 25 : 30 + 35, 30 + 42 : 30 + 48].mean() < photo[:, 30:45].mean() - 20
+
+
+def test_every_condition_is_reproducible_by_seed():
+    picture = np.full((40, 40), 255, np.uint8)
+    picture[10:30, 18:22] = 0
+    for condition in CONDITIONS:
+        first, second = (photograph(picture, np.random.default_rng(1), condition) for _ in range(2))
+        assert np.array_equal(first, second)
+
+
+def test_an_unknown_condition_is_refused():
+    with pytest.raises(ValueError, match="condition"):
+        photograph(np.full((10, 10), 255, np.uint8), np.random.default_rng(0), "underwater")
