@@ -18,10 +18,10 @@ EVEN_PAPER_SIDE = 64
 EVEN_PAPER = 10
 # Uneven paper is estimated on a copy this many pixels on its longer side, fine enough to follow
 # the edge of a shadow across the page.
-BACKGROUND_SIDE = 128
+UNEVEN_PAPER_SIDE = 128
 # Ink narrower than this share of the picture's longer side is not paper: uneven paper is the
 # picture's ink-high values opened (eroded, then dilated back) by a square this wide.
-BACKGROUND_REACH = 0.15
+OPENING_SQUARE = 0.15
 # A picture whose flattened paper varies more than this (the noise's standard deviation, in gray
 # levels) is photo or sensor noise: it is smoothed before the ink is told from the paper.
 NOISY_PAPER = 2.0
@@ -110,12 +110,12 @@ def _flatten(ink: np.ndarray) -> np.ndarray:
 
 
 def _paper(ink: np.ndarray) -> np.ndarray:
-    # An opening keeps a shadow's edge where it is, where a blur smears it into false ink; on
-    # evenly lit paper the erosion and blur read pictures a little better (docs/design.md).
+    # An opening keeps a shadow's edge where it is, where a blur smears it into false ink; evenly
+    # lit paper keeps the erosion and blur, whose ink the picture rules were chosen on.
     factor = EVEN_PAPER_SIDE / max(ink.shape)
     small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else ink
     if not _evenly_lit(small):
-        return _opened(ink, min(1.0, BACKGROUND_SIDE / max(ink.shape)))
+        return _opened(ink, min(1.0, UNEVEN_PAPER_SIDE / max(ink.shape)))
     if factor >= 1:
         return np.full_like(ink, int(np.median(ink)))
     small = cv2.GaussianBlur(cv2.erode(small, np.ones((5, 5), np.uint8)), (5, 5), 0)
@@ -132,7 +132,7 @@ def _evenly_lit(small: np.ndarray) -> bool:
 
 def _opened(ink: np.ndarray, factor: float) -> np.ndarray:
     small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else ink
-    side = max(3, round(BACKGROUND_REACH * max(small.shape)) | 1)
+    side = max(3, round(OPENING_SQUARE * max(small.shape)) | 1)
     paper = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
     return cv2.resize(paper, ink.shape[::-1], interpolation=cv2.INTER_LINEAR) if factor < 1 else paper
 
