@@ -113,7 +113,7 @@ def _paper(ink: np.ndarray) -> np.ndarray:
     # An opening keeps a shadow's edge where it is, where a blur smears it into false ink; evenly
     # lit paper keeps the erosion and blur, whose ink the picture rules were chosen on.
     factor = EVEN_PAPER_SIDE / max(ink.shape)
-    small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else ink
+    small = _shrunk(ink, factor)
     if not _evenly_lit(small):
         return _opened(ink, min(1.0, UNEVEN_PAPER_SIDE / max(ink.shape)))
     if factor >= 1:
@@ -131,10 +131,14 @@ def _evenly_lit(small: np.ndarray) -> bool:
 
 
 def _opened(ink: np.ndarray, factor: float) -> np.ndarray:
-    small = cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else ink
+    small = _shrunk(ink, factor)
     side = max(3, round(OPENING_SQUARE * max(small.shape)) | 1)
     paper = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
     return cv2.resize(paper, ink.shape[::-1], interpolation=cv2.INTER_LINEAR) if factor < 1 else paper
+
+
+def _shrunk(ink: np.ndarray, factor: float) -> np.ndarray:
+    return cv2.resize(ink, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA) if factor < 1 else ink
 
 
 def _paper_noise(flat: np.ndarray) -> tuple[float, float]:
