@@ -2,8 +2,9 @@
 
 from pipeline.naive import naive_recognize_strokes
 from pipeline.normalize import normalize_digit, render_strokes_digit
+from pipeline.pictures import recognize_image
 from pipeline.rasterize import rasterize_strokes
-from pipeline.recognize import UNSURE_THRESHOLD, recognize_image, recognize_strokes
+from pipeline.recognize import UNSURE_THRESHOLD, recognize_strokes
 from pipeline.types import Box, Classifier, Digit, Recognition
 
 __all__ = [

@@ -152,6 +152,9 @@ def _paper_noise(flat: np.ndarray) -> tuple[float, float]:
 def estimate_pen_width(mask: np.ndarray) -> float:
     """Typical stroke width of a 0/1 ink mask: twice the median distance to the background
     found along the strokes' middle lines (the local maxima of the distance transform)."""
+    if mask.all():
+        # No background to measure from: a solid block is as wide as its narrower side.
+        return float(min(mask.shape))
     distance = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
     ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
     return max(1.0, 2.0 * float(np.median(distance[ridge])) - 1.0) if ridge.any() else 1.0

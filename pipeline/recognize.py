@@ -11,12 +11,11 @@ import numpy as np
 from demnistify.constants import NUM_CLASSES
 from pipeline.budget import PAIR_TEST, SPAN, Budget
 from pipeline.drawing import StrokeDrawing
-from pipeline.image import prepare_image
 from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
 from pipeline.rows import drop_lone_marks, join_stray_rows
 from pipeline.segment import Blob, drop_specks, merge_fragments, typical_digit_height
-from pipeline.slant import image_slant, stroke_slant
+from pipeline.slant import stroke_slant
 from pipeline.split import (
     Lattice,
     Part,
@@ -65,15 +64,6 @@ def recognize_strokes(
     budget = budget or Budget.for_points(sum(len(line) for line in polylines))
     drawing = StrokeDrawing.build(polylines, pen, render, stroke_slant(polylines))
     return recognize_drawing(drawing, classify, memo, budget)
-
-
-def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Budget | None = None) -> Recognition:
-    """Read the number in a picture: a gray or color array, or PNG/JPEG bytes, either ink polarity."""
-    ink, mask, pen = prepare_image(image)
-    if not mask.any():
-        return Recognition.empty()
-    budget = budget or Budget.for_pixels(ink.size)
-    return recognize_drawing(ImageDrawing.build(ink, mask, pen, image_slant(ink)), classify, budget=budget)
 
 
 def recognize_drawing(

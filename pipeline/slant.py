@@ -17,6 +17,10 @@ STEEP = 1.0
 SLANT_STEP = 0.05
 MIN_SLANT = 0.15
 MAX_SLANT = 0.7
+# A picture's slant, measured from its edges, is tipped by a 7's diagonal or hidden by curves:
+# a picture is read again sheared RESHEAR either side (docs/design.md, "Pictures are read at
+# three shears").
+RESHEAR = 0.2
 
 
 def stroke_slant(polylines: Sequence[np.ndarray]) -> float:
@@ -41,6 +45,12 @@ def _slant(drift: np.ndarray, rise: np.ndarray) -> float:
         return 0.0
     slant = round(round(float(drift[steep].sum()) / total / SLANT_STEP) * SLANT_STEP, 2)
     return float(np.clip(slant, -MAX_SLANT, MAX_SLANT)) if abs(slant) >= MIN_SLANT else 0.0
+
+
+def slants_to_try(slant: float) -> list[float]:
+    """`slant` first, then RESHEAR either side of it within MAX_SLANT, each slant once."""
+    others = [round(float(np.clip(slant + step, -MAX_SLANT, MAX_SLANT)), 2) for step in (-RESHEAR, RESHEAR)]
+    return list(dict.fromkeys([slant, *others]))
 
 
 def shear_points(points: np.ndarray, slant: float, pivot: float) -> np.ndarray:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from pipeline import recognize_image, recognize_strokes
-from pipeline.image import prepare_image
+from pipeline.budget import Budget, TooComplex
+from pipeline.image import estimate_pen_width, prepare_image
 from pipeline.image_drawing import ImageDrawing
 from pipeline.recognize import recognize_drawing
 from pipeline.slant import image_slant, stroke_slant
@@ -188,3 +189,31 @@ def test_a_steep_hand_is_read_and_boxed_as_written(digits):
             left, top, width, height = digit.box
             assert abs(left - ink[:, 0].min()) <= 6 and abs(left + width - ink[:, 0].max()) <= 6
             assert abs(top - ink[:, 1].min()) <= 6 and abs(top + height - ink[:, 1].max()) <= 6
+
+
+@pytest.mark.parametrize("digits, step, slant", [((1, 7), 40, 0.3), ((8, 9), 50, STEEP)])
+def test_a_picture_whose_slant_is_misjudged_is_read_sheared_either_side(digits, step, slant):
+    # A 7's diagonal tips the measured slant of "17" to 0.5, and the curves of "89" hide its
+    # lean: stood upright by that slant, the neighbours merge into one digit.
+    classify = template_classifier(templates={d: shaped(d, slant=slant) for d in range(10)})
+    image = picture(number(digits, x_step=step, slant=slant), 400, 200, pen=6)
+    ink, mask, pen = prepare_image(image)
+    assert abs(image_slant(ink) + slant) >= 0.2
+    assert recognize_image(image, classify).text == "".join(map(str, digits))
+
+
+def test_the_readings_of_a_picture_share_its_budget_and_keep_what_they_found():
+    classify = template_classifier(templates={d: shaped(d, slant=STEEP) for d in range(10)})
+    image = picture(number([4, 1, 2], x_step=45, slant=STEEP), 400, 200, pen=6)
+    ink, mask, pen = prepare_image(image)
+    once = Budget()
+    first = recognize_drawing(ImageDrawing.build(ink, mask, pen, image_slant(ink)), classify, budget=once)
+    # Enough for one reading and not for three: the first one is kept, not refused.
+    assert recognize_image(image, classify, Budget(1.5 * once.spent)).text == first.text == "412"
+    with pytest.raises(TooComplex):
+        recognize_image(image, classify, Budget(0.5 * once.spent))
+
+
+def test_a_solid_block_of_ink_has_the_pen_width_of_its_narrower_side():
+    # A condensed 1 can be a bar with no paper beside it to measure a distance from.
+    assert estimate_pen_width(np.ones((24, 2), np.uint8)) == 2.0
