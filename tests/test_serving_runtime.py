@@ -141,3 +141,17 @@ def test_an_int8_graph_that_gives_no_probabilities_is_refused():
     model.get_layer("probabilities").activation = lambda logits: logits
     with pytest.raises(ValueError, match="does not give class probabilities"):
         make_int8_classifier(export_onnx(model), threads=1)
+
+
+@pytest.mark.parametrize("reduce_range, widest", [(False, 127), (True, 64)])
+def test_int8_weights_keep_to_seven_bits_where_the_cpu_would_saturate(reduce_range, widest):
+    import onnx
+    from onnx import numpy_helper
+
+    from registry.keras_models import export_onnx
+    from training.quantize import quantize_onnx
+
+    calibration = np.random.default_rng(5).random((20, 28, 28, 1), dtype=np.float32)
+    graph = onnx.load_from_string(quantize_onnx(export_onnx(build_model(width=4)), calibration, reduce_range))
+    weights = [numpy_helper.to_array(t) for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights and max(int(np.abs(w.astype(np.int16)).max()) for w in weights) in range(widest - 8, widest + 1)
