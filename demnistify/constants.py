@@ -31,6 +31,8 @@ DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}"
 # (int8 when it read the validation digits as well as the float model), and the Keras model
 # the graph was made from (for the server's TensorFlow modes).
 DIGIT_GRAPH_ARTIFACT = "digit_graph"
+# Beside an int8 digit graph: the float graph, for CPUs that do not read the int8 one as training did.
+FLOAT_GRAPH_ARTIFACT = "digit_graph_float"
 KERAS_ARTIFACT = "digit_model"
 
 # Data.

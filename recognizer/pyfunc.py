@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,9 +11,11 @@ import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from demnistify.constants import DIGIT_GRAPH_ARTIFACT
+from demnistify.constants import DIGIT_GRAPH_ARTIFACT, FLOAT_GRAPH_ARTIFACT
 from pipeline import recognize_image, recognize_strokes
-from recognizer.graph import OnnxClassifier, onnx_session
+from recognizer.graph import checked_classifier
+
+logger = logging.getLogger(__name__)
 
 # The pipeline reads one drawing's digit candidates in one call, a handful of 28x28 inputs:
 # one ONNX Runtime thread is fastest for them (serving/onnx_runtime.py).
@@ -42,7 +45,14 @@ class DrawingRecognizer(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         graph = _graph_file(Path(context.artifacts[DIGIT_GRAPH_ARTIFACT]))
-        self._classify = OnnxClassifier(onnx_session(str(graph), GRAPH_THREADS))
+        try:
+            self._classify = checked_classifier(str(graph), GRAPH_THREADS)
+        except ValueError as error:
+            # This CPU reads the int8 graph otherwise than training did: the float graph beside it is exact.
+            if FLOAT_GRAPH_ARTIFACT not in context.artifacts:
+                raise MlflowException(f"The model's digit graph cannot run here: {error}") from None
+            logger.warning("Running the float digit graph: %s", error)
+            self._classify = checked_classifier(context.artifacts[FLOAT_GRAPH_ARTIFACT], GRAPH_THREADS)
 
     def predict(self, context, model_input, params=None) -> list[dict]:
         return read_drawings(self._classify, model_input)

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 # SHA-256 of the int8 serving graph that the version's training run logged and checked: serving
 # runs that graph, verified by this digest, without loading TensorFlow or the Keras model.
 INT8_DIGEST_TAG = "int8_sha256"
+# The same for the float graph registered beside it, served where this CPU reads the int8 one otherwise.
+FLOAT_DIGEST_TAG = "float_sha256"
 
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 
@@ -37,6 +39,8 @@ class ModelRef:
     aliases: tuple[str, ...] = ()
     # The digest of the int8 graph registered with the version (INT8_DIGEST_TAG), if any.
     int8_digest: str | None = None
+    # The digest of the float graph registered beside it (FLOAT_DIGEST_TAG), if any.
+    float_digest: str | None = None
 
     @property
     def uri(self) -> str:
@@ -68,6 +72,7 @@ def _ref(version, metrics: Mapping[str, float] | None = None) -> ModelRef:
         test_accuracy=(metrics or {}).get("test_accuracy"),
         aliases=tuple(getattr(version, "aliases", ()) or ()),
         int8_digest=version.tags.get(INT8_DIGEST_TAG),
+        float_digest=version.tags.get(FLOAT_DIGEST_TAG),
     )
 
 

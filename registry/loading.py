@@ -53,14 +53,16 @@ def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
         raise RegistryError(f"Cannot load {ref.uri} (run {ref.run_id}): {type(error).__name__}: {error}") from error
 
 
-def load_int8_graph(ref: ModelRef, tracking_uri: str | None = None) -> bytes | None:
-    """The serialized digit graph the version's recognizer runs, or None if it has none."""
+def load_graph(ref: ModelRef, tracking_uri: str | None = None, name: str = DIGIT_GRAPH_ARTIFACT) -> bytes | None:
+    """A serialized digit graph of the version's recognizer (its `name` artifact), or None if it has none."""
     try:
-        folder = model_artifact(download_version(ref, tracking_uri), DIGIT_GRAPH_ARTIFACT)
-        return next(folder.glob("*.onnx")).read_bytes() if folder is not None else None
+        path = model_artifact(download_version(ref, tracking_uri), name)
+        if path is None:
+            return None
+        return (path if path.is_file() else next(path.glob("*.onnx"))).read_bytes()
     except Exception as error:  # noqa: BLE001 - older versions have none; serving exports the float model then.
         logger.info(
-            "Version %s has no digit graph (%s); the float model will be exported.", ref.version, type(error).__name__
+            "Version %s has no %s (%s); the float model will be exported.", ref.version, name, type(error).__name__
         )
         return None
 

@@ -6,8 +6,8 @@ import logging
 
 import numpy as np
 
-from demnistify.constants import IMAGE_SIZE, NUM_CLASSES
-from recognizer.graph import OnnxClassifier, onnx_session
+from demnistify.constants import IMAGE_SIZE
+from recognizer.graph import OnnxClassifier, drawn_digits, onnx_session
 
 logger = logging.getLogger(__name__)
 
@@ -31,47 +31,13 @@ def make_onnx_classifier(model, threads: int, int8_graph: bytes | None = None) -
     if int8_graph is not None:
         try:
             classifier = OnnxClassifier(onnx_session(int8_graph, threads), runtime="onnxruntime-int8")
-            _check_agreement(classifier, model, INT8_TOLERANCE, probe=_drawn_digits())
+            _check_agreement(classifier, model, INT8_TOLERANCE, probe=drawn_digits())
             return classifier
         except Exception as error:  # noqa: BLE001 - a bad artifact must not stop serving.
             logger.warning("Not serving the int8 graph (%s); exporting the float model instead.", error)
     classifier = OnnxClassifier(onnx_session(export_onnx(model), threads))
     _check_agreement(classifier, model)
     return classifier
-
-
-def make_int8_classifier(graph: bytes, threads: int) -> OnnxClassifier:
-    """Run an int8 graph that training checked on validation digits, with `threads` ONNX Runtime threads.
-
-    No Keras model to compare with: the graph must only read the probe digits into finite
-    probabilities of the right shape, which a wrong or damaged graph does not. ValueError else.
-    """
-    classifier = OnnxClassifier(onnx_session(graph, threads), runtime="onnxruntime-int8")
-    probe = _drawn_digits()
-    probabilities = np.asarray(classifier(probe))
-    if (
-        probabilities.shape != (len(probe), NUM_CLASSES)
-        or not np.isfinite(probabilities).all()
-        or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
-    ):
-        raise ValueError(f"The graph does not give class probabilities for digits (shape {probabilities.shape}).")
-    return classifier
-
-
-def _drawn_digits() -> np.ndarray:
-    # Digits as the pipeline renders them (a 1, a 0, a 7, a 4): inputs of the kind served.
-    from pipeline import render_strokes_digit
-
-    circle = [[50 + 30 * np.sin(t), 50 - 45 * np.cos(t)] for t in np.linspace(0, 2 * np.pi, 24)]
-    drawings = [
-        [[[50, 5], [48, 95]]],
-        [circle],
-        [[[10, 5], [90, 5], [40, 95]]],
-        [[[55, 5], [10, 60], [90, 60]], [[70, 30], [70, 95]]],
-    ]
-    return np.stack([render_strokes_digit([np.asarray(s, dtype=np.float64) for s in strokes]) for strokes in drawings])[
-        ..., None
-    ]
 
 
 def _check_agreement(

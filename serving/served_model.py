@@ -8,14 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demnistify.constants import IMAGE_SIZE
+from demnistify.constants import FLOAT_GRAPH_ARTIFACT, IMAGE_SIZE
 from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
+from recognizer.graph import checked_classifier
 from registry.client import ModelRef, RegistryError
-from registry.loading import load_int8_graph, load_keras_model
+from registry.loading import load_graph, load_keras_model
 from serving.batching import BatchingClassifier
 from serving.caches import BoundedLru, DigitCache, RenderCache
-from serving.onnx_runtime import make_int8_classifier, make_onnx_classifier
+from serving.onnx_runtime import make_onnx_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,12 @@ def load_served_model(
     """Load a version and build its classifier (blocking: seconds); RegistryError when it fails.
 
     With `onnx`, a version registered with the digest of its int8 graph (by `demnistify train`)
-    runs that graph once the digest matches, and TensorFlow is never imported: the server is
-    ready sooner and holds far less memory. Any other version or mode loads the Keras model.
+    runs that graph once the digest matches and this CPU reads its probe digits as training
+    did; else the float graph registered beside it. TensorFlow is never imported then: the
+    server is ready sooner and holds far less memory. Anything else loads the Keras model.
     """
-    int8_graph = load_int8_graph(ref, tracking_uri) if inference == "onnx" else None
-    classify = _registered_int8(ref, int8_graph, threads) if int8_graph is not None and ref.int8_digest else None
+    int8_graph = load_graph(ref, tracking_uri) if inference == "onnx" else None
+    classify = _registered_classifier(ref, tracking_uri, threads, int8_graph) if inference == "onnx" else None
     if classify is None:
         # A graph that is not the one registered with its version is never served; the export is.
         classify = _keras_classifier(
@@ -72,21 +74,40 @@ def load_served_model(
     return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size), BoundedLru(cache_size))
 
 
-def _registered_int8(ref: ModelRef, graph: bytes, threads: int) -> Classifier | None:
+def _registered_classifier(
+    ref: ModelRef, tracking_uri: str | None, threads: int, int8_graph: bytes | None
+) -> Classifier | None:
+    # The int8 graph registered with the version, else the float graph registered beside it.
+    if int8_graph is not None and ref.int8_digest:
+        classify = _registered_graph(ref, int8_graph, ref.int8_digest, threads, "int8")
+        if classify is not None:
+            return classify
+    if not ref.float_digest:
+        return None
+    float_graph = load_graph(ref, tracking_uri, FLOAT_GRAPH_ARTIFACT) or b""
+    return _registered_graph(ref, float_graph, ref.float_digest, threads, "float")
+
+
+def _registered_graph(ref: ModelRef, graph: bytes, digest: str, threads: int, kind: str) -> Classifier | None:
     # Training logged this graph after checking it on validation digits, and registered its
     # digest with the version: a matching graph needs no Keras model to be compared with.
-    if hashlib.sha256(graph).hexdigest() != ref.int8_digest:
+    if hashlib.sha256(graph).hexdigest() != digest:
         logger.warning(
-            "Version %s: its int8 graph is not the one registered with it (the digest differs); "
-            "loading its Keras model instead.",
+            "Version %s: its %s graph is not the one registered with it (the digest differs); "
+            "loading another graph or its Keras model instead.",
             ref.version,
+            kind,
         )
         return None
     try:
-        return BatchingClassifier(make_int8_classifier(graph, threads))
+        runtime = "onnxruntime-int8" if kind == "int8" else "onnxruntime"
+        return BatchingClassifier(checked_classifier(graph, threads, runtime))
     except Exception as error:  # noqa: BLE001 - a graph ONNX Runtime cannot run fails in many ways.
         logger.warning(
-            "Version %s: its int8 graph does not run (%s); loading its Keras model instead.", ref.version, error
+            "Version %s: its %s graph is not served (%s); loading another graph or its Keras model instead.",
+            ref.version,
+            kind,
+            error,
         )
         return None
 

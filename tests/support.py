@@ -182,3 +182,15 @@ def small_config(tracking_uri: str, data_dir: Path, **overrides):
         data_dir=str(data_dir),
     )
     return TrainConfig.for_profile("quick", **{**settings, **overrides})
+
+
+def register_recognizer(tracking_uri: str, model, float_graph: bytes, int8_graph: bytes | None):
+    """Log a recognizer of `model` with these digit graphs in a new run of the store, and register it."""
+    from demnistify.constants import MODEL_NAME
+    from registry.client import connect
+    from training import model_logging, tracking
+
+    tracking.configure_tracking(tracking_uri)
+    with tracking.tracked_run("digit-graphs", {}, {}):
+        uri = model_logging.log_recognizer(model, float_graph, int8_graph)
+    return model_logging.register(connect(tracking_uri), uri, MODEL_NAME)

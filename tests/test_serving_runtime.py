@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
+from recognizer.graph import PROBE_READING_KEY, checked_classifier, probe_metadata, read_probe
 from registry.client import INT8_DIGEST_TAG, connect, resolve
 from registry.loading import load_keras_model
 from serving.onnx_runtime import make_onnx_classifier
 from serving.served_model import load_served_model, runtime_name
 from tests.server_support import start_server
-from tests.support import drawing, strokes_message
+from tests.support import drawing, register_recognizer, strokes_message
 from training.model import build_model
 
 pytestmark = pytest.mark.slow
@@ -134,13 +135,75 @@ def test_an_int8_graph_that_is_not_the_registered_one_is_not_served(own_store, c
 
 def test_an_int8_graph_that_gives_no_probabilities_is_refused():
     from registry.keras_models import export_onnx
-    from serving.onnx_runtime import make_int8_classifier
 
     # A graph that runs but whose last layer is no softmax stands for a damaged one.
     model = build_model(width=4)
     model.get_layer("probabilities").activation = lambda logits: logits
     with pytest.raises(ValueError, match="does not give class probabilities"):
-        make_int8_classifier(export_onnx(model), threads=1)
+        checked_classifier(export_onnx(model), threads=1, runtime="onnxruntime-int8")
+
+
+def test_a_graph_runs_only_where_it_reads_its_probe_digits_as_training_did():
+    from registry.keras_models import export_onnx
+    from training.quantize import quantize_onnx, with_probe
+
+    digits = np.random.default_rng(3).integers(0, 256, (64, 28, 28, 1)).astype(np.float32) / 255
+    graph = with_probe(quantize_onnx(export_onnx(build_model(width=4)), digits), digits)
+    recorded = read_probe(checked_classifier(graph, threads=2).metadata)
+    assert recorded is not None and np.array_equal(recorded[0], digits)
+    with pytest.raises(ValueError, match="reads the graph's probe digits .* away from training"):
+        checked_classifier(read_otherwise(graph), threads=1)
+    with pytest.raises(ValueError, match="probe cannot be read"):
+        checked_classifier(with_metadata(graph, {PROBE_READING_KEY: "not base64!"}), threads=1)
+
+
+def test_an_int8_graph_this_cpu_reads_otherwise_gives_way_to_the_float_graph(own_store, mnist, caplog):
+    import mlflow.pyfunc
+
+    from registry.keras_models import export_onnx
+    from training.quantize import quantize_onnx, with_probe
+
+    model = load_keras_model(own_store.result.model, own_store.tracking_uri)
+    digits = mnist.train_images[:64, ..., None].astype(np.float32) / 255
+    float_graph = with_probe(export_onnx(model), digits)
+    int8_graph = read_otherwise(with_probe(quantize_onnx(export_onnx(model), digits, reduce_range=True), digits))
+    ref = register_recognizer(own_store.tracking_uri, model, float_graph, int8_graph)
+    with caplog.at_level("WARNING"):
+        served = load_served_model(ref, own_store.tracking_uri, cache_size=0, threads=1)
+    assert "its int8 graph is not served (This CPU reads the graph's probe digits" in caplog.text
+    # The float graph registered beside it runs, not an export of the Keras model (it has no probe).
+    assert runtime_name(served.classify) == "onnxruntime"
+    assert read_probe(served.classify._classify.metadata) is not None
+    expected = np.asarray(model(digits, training=False))
+    np.testing.assert_allclose(served.classify(digits), expected, atol=1e-4)
+    # The pyfunc makes the same choice.
+    recognizer = mlflow.pyfunc.load_model(ref.uri)
+    assert recognizer.unwrap_python_model()._classify.metadata == served.classify._classify.metadata
+    assert recognizer.predict([{"strokes": drawing("1740"), "width": 800, "height": 300}])[0]["text"] == "1740"
+
+
+def read_otherwise(graph: bytes) -> bytes:
+    """The graph with its probe reading changed, as if recorded on a CPU that reads it otherwise."""
+    import onnx
+
+    entries = {entry.key: entry.value for entry in onnx.load_from_string(graph).metadata_props}
+    digits, reading = read_probe(entries)
+    other = np.full_like(reading, 0.01)
+    other[np.arange(len(reading)), (reading.argmax(axis=1) + 1) % 10] = 0.91
+    return with_metadata(graph, probe_metadata(digits, other))
+
+
+def with_metadata(graph: bytes, entries: dict[str, str]) -> bytes:
+    """The graph with these metadata entries replaced."""
+    import onnx
+
+    model = onnx.load_from_string(graph)
+    kept = {entry.key: entry.value for entry in model.metadata_props} | entries
+    del model.metadata_props[:]
+    for key, value in kept.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model.SerializeToString()
 
 
 @pytest.mark.parametrize("reduce_range, widest", [(False, 127), (True, 64)])

@@ -88,8 +88,10 @@ def test_run_logs_an_int8_graph_with_the_onnx_flavour_that_reads_validation_digi
     import mlflow.artifacts
     from mlflow.models import Model
 
+    from demnistify.constants import FLOAT_GRAPH_ARTIFACT
+    from recognizer.graph import OnnxClassifier, onnx_session, read_probe
     from registry.client import connect
-    from registry.loading import load_int8_graph
+    from registry.loading import load_graph
     from training.quantize import run_graph
 
     client, run = run_of(trained_store)
@@ -107,11 +109,18 @@ def test_run_logs_an_int8_graph_with_the_onnx_flavour_that_reads_validation_digi
     flavours = Model.load(folder)
     assert "onnx" in flavours.flavors and flavours.signature.inputs.inputs[0].shape == (-1, 28, 28, 1)
     # The recognizer registered as the version carries this very graph, named by its digest.
-    graph = load_int8_graph(trained_store.result.model, trained_store.tracking_uri)
+    graph = load_graph(trained_store.result.model, trained_store.tracking_uri)
     assert graph == open(f"{folder}/model.onnx", "rb").read()
     probabilities = run_graph(graph, mnist.test_images[:200, ..., None] / 255.0)
     version = connect(trained_store.tracking_uri).get_model_version(MODEL_NAME, trained_store.result.model.version)
     assert version.tags["int8_sha256"] == hashlib.sha256(graph).hexdigest() == trained_store.result.model.int8_digest
+    # Each graph records validation digits and its reading of them, which a serving CPU must repeat.
+    float_graph = load_graph(trained_store.result.model, trained_store.tracking_uri, FLOAT_GRAPH_ARTIFACT)
+    assert version.tags["float_sha256"] == hashlib.sha256(float_graph).hexdigest()
+    for logged in (graph, float_graph):
+        probe = read_probe(OnnxClassifier(onnx_session(logged, 1)).metadata)
+        assert probe is not None and len(probe[0]) == 64
+        np.testing.assert_array_equal(run_graph(logged, probe[0]), probe[1])
     assert probabilities.shape == (200, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     # The softmax stays float: a quantized one gives at most 256 distinct probabilities.
     assert len(np.unique(probabilities)) > 1000

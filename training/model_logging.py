@@ -17,15 +17,24 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from mlflow.types.schema import AnyType, Array, Object, Property
 
-from demnistify.constants import DIGIT_GRAPH_ARTIFACT, INPUT_SHAPE, KERAS_ARTIFACT, NUM_CLASSES, REPO_ROOT
+from demnistify.constants import (
+    DIGIT_GRAPH_ARTIFACT,
+    FLOAT_GRAPH_ARTIFACT,
+    INPUT_SHAPE,
+    KERAS_ARTIFACT,
+    NUM_CLASSES,
+    REPO_ROOT,
+)
 from recognizer.pyfunc import INPUT_EXAMPLE, DrawingRecognizer
-from registry.client import INT8_DIGEST_TAG, ModelRef
+from registry.client import FLOAT_DIGEST_TAG, INT8_DIGEST_TAG, ModelRef
 from training.tracking import recognizer_model_id
 
 GRAPH_MODEL_NAME = "digit-graph"
 # Tags of the logged recognizer: which digit graph it carries, and that graph's SHA-256.
 GRAPH_KIND_TAG = "digit_graph"
 GRAPH_DIGEST_TAG = "digit_graph_sha256"
+FLOAT_GRAPH_DIGEST_TAG = "float_graph_sha256"
+FLOAT_GRAPH_FILE = "digit_graph_float.onnx"
 # The Keras digit model travels with the recognizer for the server's TensorFlow modes (and
 # to fine-tune from); the pyfunc itself never loads it.
 KERAS_FILE = "digit_model.keras"
@@ -94,28 +103,44 @@ def log_digit_graph(graph: bytes, int8: bool) -> mlflow.models.model.ModelInfo:
     )
 
 
-def log_recognizer(model: keras.Model, graph: bytes, int8: bool) -> str:
-    """Log the whole recognizer as a pyfunc whose artifact is the digit graph; returns its `models:/` URI."""
-    graph_info = log_digit_graph(graph, int8)
+def log_recognizer(model: keras.Model, float_graph: bytes, int8_graph: bytes | None) -> str:
+    """Log the whole recognizer as a pyfunc whose artifact is the digit graph; returns its `models:/` URI.
+
+    The digit graph is the int8 one where there is one, with the float graph beside it.
+    """
+    graph = int8_graph if int8_graph is not None else float_graph
+    graph_info = log_digit_graph(graph, int8_graph is not None)
     model_id = recognizer_model_id()
     with tempfile.TemporaryDirectory() as folder:
         keras_path, local_path = Path(folder) / KERAS_FILE, Path(folder) / "recognizer"
         model.save(keras_path)
+        artifacts = {DIGIT_GRAPH_ARTIFACT: graph_info.model_uri, KERAS_ARTIFACT: str(keras_path)}
+        if int8_graph is not None:
+            artifacts[FLOAT_GRAPH_ARTIFACT] = str(Path(folder) / FLOAT_GRAPH_FILE)
+            Path(artifacts[FLOAT_GRAPH_ARTIFACT]).write_bytes(float_graph)
         mlflow.pyfunc.save_model(
             local_path,
             python_model=DrawingRecognizer(),
             mlflow_model=_mlflow_model(model_id),
-            artifacts={DIGIT_GRAPH_ARTIFACT: graph_info.model_uri, KERAS_ARTIFACT: str(keras_path)},
+            artifacts=artifacts,
             code_paths=[str(REPO_ROOT / package) for package in CODE_PACKAGES],
             signature=ModelSignature(INPUT_SCHEMA, OUTPUT_SCHEMA),
             input_example=INPUT_EXAMPLE,
             pip_requirements=_pinned(REQUIREMENTS),
         )
         _upload(model_id, local_path)
-    mlflow.set_logged_model_tags(
-        model_id, {GRAPH_KIND_TAG: "int8" if int8 else "float32", GRAPH_DIGEST_TAG: hashlib.sha256(graph).hexdigest()}
-    )
+    mlflow.set_logged_model_tags(model_id, _graph_tags(float_graph, int8_graph))
     return f"models:/{model_id}"
+
+
+def _graph_tags(float_graph: bytes, int8_graph: bytes | None) -> dict[str, str]:
+    if int8_graph is None:
+        return {GRAPH_KIND_TAG: "float32", GRAPH_DIGEST_TAG: hashlib.sha256(float_graph).hexdigest()}
+    return {
+        GRAPH_KIND_TAG: "int8",
+        GRAPH_DIGEST_TAG: hashlib.sha256(int8_graph).hexdigest(),
+        FLOAT_GRAPH_DIGEST_TAG: hashlib.sha256(float_graph).hexdigest(),
+    }
 
 
 def _mlflow_model(model_id: str) -> Model:
@@ -137,14 +162,18 @@ def _upload(model_id: str, local_path: Path) -> None:
 
 def register(client, model_uri: str, model_name: str) -> ModelRef:
     """Register a logged recognizer (`models:/MODEL_ID`) as a new version of `model_name`, tagged with
-    its int8 graph's digest."""
+    the digests of its int8 and float graphs."""
     version = mlflow.register_model(model_uri, model_name)
     tags = client.get_logged_model(model_uri.removeprefix("models:/")).tags
     digest = tags.get(GRAPH_DIGEST_TAG) if tags.get(GRAPH_KIND_TAG) == "int8" else None
-    if digest is not None:
-        # The server runs the version's int8 graph only when its digest matches this tag.
-        client.set_model_version_tag(model_name, str(version.version), INT8_DIGEST_TAG, digest)
-    return ModelRef(model_name, str(version.version), version.run_id or "", int8_digest=digest)
+    float_digest = tags.get(FLOAT_GRAPH_DIGEST_TAG)
+    # The server runs the version's int8 (or float) graph only when its digest matches this tag.
+    for tag, value in ((INT8_DIGEST_TAG, digest), (FLOAT_DIGEST_TAG, float_digest)):
+        if value is not None:
+            client.set_model_version_tag(model_name, str(version.version), tag, value)
+    return ModelRef(
+        model_name, str(version.version), version.run_id or "", int8_digest=digest, float_digest=float_digest
+    )
 
 
 def describe(client, ref: ModelRef, metrics: dict[str, float], trained_by: str) -> None:

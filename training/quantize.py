@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from demnistify.constants import IMAGE_SIZE
-from pipeline.split import PROBABILITY_FLOOR
-from registry.keras_models import export_onnx
+from recognizer.graph import mean_log_error, probe_metadata
 
 # Static quantization learns each layer's activation range from these many validation digits.
 CALIBRATION_DIGITS = 500
@@ -22,6 +21,9 @@ MAX_LOG_PROB_ERROR = 0.1
 # On a small validation split a tenth of a point is two or three digits, within the noise of
 # quantization: a drop of this many digits is always allowed.
 MAX_DIGITS_DROPPED = 5
+# Each logged graph records this many validation digits (none of them calibrate) and its
+# reading of them, which a serving CPU must reproduce (recognizer.graph.checked_classifier).
+PROBE_DIGITS = 64
 
 
 def quantize_onnx(graph: bytes, calibration: np.ndarray, reduce_range: bool = False) -> bytes:
@@ -69,8 +71,10 @@ def quantize_onnx(graph: bytes, calibration: np.ndarray, reduce_range: bool = Fa
         return target.read_bytes()
 
 
-def checked_int8_graph(model, inputs: np.ndarray, labels: np.ndarray) -> tuple[bytes | None, dict[str, float]]:
-    """The int8 graph of `model` if it reads the validation digits as well as the model, and how it did.
+def checked_int8_graph(
+    float_graph: bytes, inputs: np.ndarray, labels: np.ndarray
+) -> tuple[bytes | None, dict[str, float]]:
+    """The int8 graph of a float digit graph if it reads the validation digits as well, and how it did.
 
     `inputs` are validation digits as the model takes them; the first CALIBRATION_DIGITS
     calibrate, all of them judge. None when the int8 graph loses more than MAX_ACCURACY_DROP
@@ -78,8 +82,7 @@ def checked_int8_graph(model, inputs: np.ndarray, labels: np.ndarray) -> tuple[b
     The full 8-bit range is tried first, then 7-bit weights (`quantize_onnx`), which read
     worse only where the first saturates.
     """
-    expected = np.asarray(model.predict(inputs, batch_size=500, verbose=0))
-    float_graph = export_onnx(model)
+    expected = run_graph(float_graph, inputs)
     for reduce_range in (False, True):
         graph = quantize_onnx(float_graph, inputs[:CALIBRATION_DIGITS], reduce_range)
         kept, metrics = _judged(run_graph(graph, inputs), expected, labels)
@@ -88,13 +91,23 @@ def checked_int8_graph(model, inputs: np.ndarray, labels: np.ndarray) -> tuple[b
     return (graph if kept else None), metrics
 
 
+def with_probe(graph: bytes, digits: np.ndarray) -> bytes:
+    """The graph with probe digits and its reading of them on this CPU in its metadata."""
+    import onnx
+
+    model = onnx.load_from_string(graph)
+    for key, value in probe_metadata(digits, run_graph(graph, digits)).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model.SerializeToString()
+
+
 def _judged(found: np.ndarray, expected: np.ndarray, labels: np.ndarray) -> tuple[bool, dict[str, float]]:
     # Whether the int8 graph's probabilities `found` read the digits as well as the model's.
-    log_error = np.abs(np.log(np.maximum(found, PROBABILITY_FLOOR)) - np.log(np.maximum(expected, PROBABILITY_FLOOR)))
     metrics = {
         "val_accuracy_float": float((expected.argmax(axis=1) == labels).mean()),
         "val_accuracy_int8": float((found.argmax(axis=1) == labels).mean()),
-        "int8_log_prob_error": float(log_error.mean()),
+        "int8_log_prob_error": mean_log_error(found, expected),
     }
     allowed = max(MAX_ACCURACY_DROP, MAX_DIGITS_DROPPED / max(len(labels), 1))
     kept = (

@@ -21,7 +21,7 @@ from training.evaluate import evaluate, sequence_metrics, to_model_input
 from training.fonts import font_digits, load_families, split_families
 from training.model import build_model, compile_model
 from training.plots import confusion_figure, confusion_matrix, learning_curves_figure, misclassified_figure
-from training.quantize import checked_int8_graph
+from training.quantize import PROBE_DIGITS, checked_int8_graph, with_probe
 from training.trace_cache import traced_digits
 from training.train_config import TrainConfig
 
@@ -144,16 +144,18 @@ def evaluate_and_log(model: keras.Model, splits: Splits, config: TrainConfig, st
     return result.accuracy
 
 
-def digit_graph(model: keras.Model, splits: Splits) -> tuple[bytes, bool]:
+def digit_graphs(model: keras.Model, splits: Splits) -> tuple[bytes, bytes | None]:
+    """The model's float graph and its int8 graph (None when it fails or reads worse), each with its probe."""
     # The recognizer runs the int8 graph when it reads the validation digits as well as the
     # model; otherwise the float export, so a failed quantization costs speed, never the run.
+    inputs = to_model_input(splits.val_images)
+    float_graph, probe = export_onnx(model), inputs[-PROBE_DIGITS:]
     try:
-        graph, metrics = checked_int8_graph(model, to_model_input(splits.val_images), splits.val_labels)
+        graph, metrics = checked_int8_graph(float_graph, inputs, splits.val_labels)
     except Exception as error:  # noqa: BLE001 - ONNX export and quantization fail in many ways.
         logger.warning("No int8 graph: the quantization failed (%s: %s).", type(error).__name__, error)
-        return export_onnx(model), False
+        return with_probe(float_graph, probe), None
     tracking.log_metrics(metrics)
     if graph is None:
         logger.warning("No int8 graph: it read the validation digits worse (%s).", metrics)
-        return export_onnx(model), False
-    return graph, True
+    return with_probe(float_graph, probe), (with_probe(graph, probe) if graph is not None else None)

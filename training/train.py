@@ -14,7 +14,7 @@ from training import interrupts, model_logging, tracking
 from training.data import default_data_dir, load_mnist
 from training.gate import Scores
 from training.handwriting_gate import handwriting_numbers, log_handwriting, promote_or_roll_back
-from training.steps import digit_graph, evaluate_and_log, fit, split_data
+from training.steps import digit_graphs, evaluate_and_log, fit, split_data
 from training.train_config import TrainConfig
 
 
@@ -56,7 +56,7 @@ def train(config: TrainConfig, callbacks: Sequence[keras.callbacks.Callback] = (
         model = fit(config, splits, [interrupts.StopCheck(), *callbacks])
         test_accuracy = evaluate_and_log(model, splits, config, started)
         # Logged before the handwriting scores: a run that fails after fitting keeps its model.
-        model_uri = model_logging.log_recognizer(model, *digit_graph(model, splits))
+        model_uri = model_logging.log_recognizer(model, *digit_graphs(model, splits))
         numbers = handwriting_numbers(config.handwriting_numbers, config.seed)
         scores = Scores(test_accuracy, log_handwriting(make_classifier(model), numbers))
         # A stop whose interrupt a library swallowed is honoured here, before anything is registered.
