@@ -84,7 +84,10 @@ def _registered_classifier(
             return classify
     if not ref.float_digest:
         return None
-    float_graph = load_graph(ref, tracking_uri, FLOAT_GRAPH_ARTIFACT) or b""
+    float_graph = load_graph(ref, tracking_uri, FLOAT_GRAPH_ARTIFACT)
+    if float_graph is None:
+        logger.warning("Version %s has a float graph digest but no float graph; loading its Keras model.", ref.version)
+        return None
     return _registered_graph(ref, float_graph, ref.float_digest, threads, "float")
 
 
