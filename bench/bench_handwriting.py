@@ -14,7 +14,7 @@ import time
 import cv2
 import numpy as np
 
-from bench.harness import add_model_uri, report_main, served_classifier
+from bench.harness import add_model_uri, report_main, served_model
 from bench.photos import CONDITIONS, photograph
 from training.fonts import load_families, split_families
 from training.handwriting import make_font_numbers, read_numbers, score_numbers
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     """Score the model, as the server runs it, on the chosen font families and on MNIST sequences."""
     cv2.setNumThreads(1)
-    ref, classify = served_classifier(args.model_uri, args.tracking_uri)
+    ref, served = served_model(args.model_uri, args.tracking_uri)
     train_families, validation_families = split_families(load_families())
     families = validation_families if args.families == "validation" else train_families
     started = time.perf_counter()
@@ -56,11 +56,11 @@ def run(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "width": args.width,
         "photo": args.photo,
-        "handwriting": score_numbers(numbers, read_numbers(numbers, classify)),
+        "handwriting": score_numbers(numbers, read_numbers(numbers, served.classify, served.picture_classifier)),
         "seconds": time.perf_counter() - started,
     }
     if args.sequence_cases:
-        report["mnist_sequences"] = mnist_sequences(classify, args.sequence_cases, args.seed)
+        report["mnist_sequences"] = mnist_sequences(served.classify, args.sequence_cases, args.seed)
     return report
 
 

@@ -47,13 +47,13 @@ def check_model(tracking_uri: str | None) -> None:
         ) from None
 
 
-def served_classifier(model_uri: str, tracking_uri: str | None):
-    """(version, classifier) of a registered model loaded as the server loads it (its int8 graph when registered)."""
+def served_model(model_uri: str, tracking_uri: str | None):
+    """(version, served model) of a registered model loaded as the server loads it (its int8 graph when registered)."""
     from registry.client import connect, resolve
     from serving.served_model import load_served_model
 
     ref = resolve(connect(tracking_uri), model_uri)
-    return ref, load_served_model(ref, tracking_uri, cache_size=0).classify
+    return ref, load_served_model(ref, tracking_uri, cache_size=0)
 
 
 def compiled_classifier(model_uri: str, tracking_uri: str | None, keras_file: str | None = None):

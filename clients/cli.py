@@ -45,7 +45,7 @@ def run_recognize(arguments: argparse.Namespace) -> int:
     try:
         # The server's loader: the version's registered int8 graph when it has one, without TensorFlow.
         ref = resolve(connect(arguments.tracking_uri), arguments.model_uri)
-        classify = load_served_model(ref, arguments.tracking_uri, cache_size=0).classify
+        classify = load_served_model(ref, arguments.tracking_uri, cache_size=0).picture_classifier
     except RegistryError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -45,25 +45,33 @@ class DrawingRecognizer(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         graph = _graph_file(Path(context.artifacts[DIGIT_GRAPH_ARTIFACT]))
+        # The server's choice: the int8 graph reads strokes and the float graph beside it pictures.
+        exact = context.artifacts.get(FLOAT_GRAPH_ARTIFACT)
+        self._classify_pictures = checked_classifier(exact, GRAPH_THREADS) if exact else None
         try:
             self._classify = checked_classifier(str(graph), GRAPH_THREADS)
         except ValueError as error:
             # This CPU reads the int8 graph otherwise than training did: the float graph beside it is exact.
-            if FLOAT_GRAPH_ARTIFACT not in context.artifacts:
+            if self._classify_pictures is None:
                 raise MlflowException(f"The model's digit graph cannot run here: {error}") from None
             logger.warning("Running the float digit graph: %s", error)
-            self._classify = checked_classifier(context.artifacts[FLOAT_GRAPH_ARTIFACT], GRAPH_THREADS)
+            self._classify = self._classify_pictures
 
     def predict(self, context, model_input, params=None) -> list[dict]:
-        return read_drawings(self._classify, model_input)
+        return read_drawings(self._classify, model_input, self._classify_pictures)
 
 
-def read_drawings(classify, model_input) -> list[dict]:
-    """Read every drawing of a pyfunc input with `classify`; MlflowException naming the first bad drawing."""
-    return [read_drawing(classify, index, drawing) for index, drawing in enumerate(drawings(model_input))]
+def read_drawings(classify, model_input, classify_pictures=None) -> list[dict]:
+    """Read every drawing of a pyfunc input with `classify` (pictures with `classify_pictures` when given).
+
+    MlflowException names the first bad drawing.
+    """
+    return [
+        read_drawing(classify, index, drawing, classify_pictures) for index, drawing in enumerate(drawings(model_input))
+    ]
 
 
-def read_drawing(classify, index: int, drawing: dict) -> dict:
+def read_drawing(classify, index: int, drawing: dict, classify_pictures=None) -> dict:
     """One drawing's recognition, checked and read exactly as the websocket server does."""
     from serving.config import Limits
     from serving.frames import parse_recognize
@@ -72,7 +80,7 @@ def read_drawing(classify, index: int, drawing: dict) -> dict:
     try:
         request = parse_recognize(drawing, index, Limits())
         if isinstance(request, ImageRequest):
-            return recognize_image(request.data, classify).as_dict()
+            return recognize_image(request.data, classify_pictures or classify).as_dict()
         return recognize_strokes(
             request.strokes, request.width, request.height, classify, pen_width=request.pen_width
         ).as_dict()

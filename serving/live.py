@@ -139,7 +139,7 @@ def execute(job: Job, model: ServedModel, budget: Budget | None = None) -> str:
                 budget=budget,
             )
         else:
-            recognition = recognize_image(request.data, model.classify, budget)
+            recognition = recognize_image(request.data, model.picture_classifier, budget)
     except TooComplex as error:
         raise ProtocolError(ErrorCode.TOO_COMPLEX, str(error), request.id) from None
     except ValueError as error:

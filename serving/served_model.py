@@ -31,6 +31,13 @@ class ServedModel:
     render: StrokeRenderer = render_strokes_digit
     # How blobs were read by this model (pipeline.types.ReadingMemo), None without caches.
     readings: BoundedLru | None = None
+    # Reads pictures where it differs from `classify`: the float graph beside a served int8 graph.
+    classify_pictures: Classifier | None = None
+
+    @property
+    def picture_classifier(self) -> Classifier:
+        """The classifier pictures are read with."""
+        return self.classify_pictures or self.classify
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -58,35 +65,39 @@ def load_served_model(
 
     With `onnx`, a version registered with the digest of its int8 graph (by `demnistify train`)
     runs that graph once the digest matches and this CPU reads its probe digits as training
-    did; else the float graph registered beside it. TensorFlow is never imported then: the
-    server is ready sooner and holds far less memory. Anything else loads the Keras model.
+    did, with the float graph registered beside it for pictures; else the float graph alone.
+    TensorFlow is never imported then: the server is ready sooner and holds far less memory.
+    Anything else loads the Keras model.
     """
-    int8_graph = load_graph(ref, tracking_uri) if inference == "onnx" else None
-    classify = _registered_classifier(ref, tracking_uri, threads, int8_graph) if inference == "onnx" else None
+    classify, pictures = _registered_classifiers(ref, tracking_uri, threads) if inference == "onnx" else (None, None)
     if classify is None:
         # A graph that is not the one registered with its version is never served; the export is.
-        classify = _keras_classifier(
-            ref, tracking_uri, inference, threads, tf_threads, None if ref.int8_digest else int8_graph
-        )
+        int8_graph = load_graph(ref, tracking_uri) if inference == "onnx" and not ref.int8_digest else None
+        classify = _keras_classifier(ref, tracking_uri, inference, threads, tf_threads, int8_graph)
     logger.info("Version %s runs on %s.", ref.version, runtime_name(classify))
     if not cache_size:
-        return ServedModel(ref, classify)
-    return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size), BoundedLru(cache_size))
+        return ServedModel(ref, classify, classify_pictures=pictures)
+    return ServedModel(ref, DigitCache(classify, cache_size), RenderCache(cache_size), BoundedLru(cache_size), pictures)
 
 
-def _registered_classifier(
-    ref: ModelRef, tracking_uri: str | None, threads: int, int8_graph: bytes | None
-) -> Classifier | None:
-    # The int8 graph registered with the version, else the float graph registered beside it.
-    if int8_graph is not None and ref.int8_digest:
-        classify = _registered_graph(ref, int8_graph, ref.int8_digest, threads, "int8")
-        if classify is not None:
-            return classify
+def _registered_classifiers(
+    ref: ModelRef, tracking_uri: str | None, threads: int
+) -> tuple[Classifier | None, Classifier | None]:
+    # The int8 graph registered with the version reads strokes, and the float graph beside it
+    # pictures: a picture's shears are chosen by summed log confidence, which int8 blurs.
+    # Without a usable int8 graph, the float graph reads both.
+    int8_graph = load_graph(ref, tracking_uri) if ref.int8_digest else None
+    int8 = _registered_graph(ref, int8_graph, ref.int8_digest, threads, "int8") if int8_graph else None
+    exact = _float_classifier(ref, tracking_uri, threads)
+    return (exact, None) if int8 is None else (int8, exact)
+
+
+def _float_classifier(ref: ModelRef, tracking_uri: str | None, threads: int) -> Classifier | None:
     if not ref.float_digest:
         return None
     float_graph = load_graph(ref, tracking_uri, FLOAT_GRAPH_ARTIFACT)
     if float_graph is None:
-        logger.warning("Version %s has a float graph digest but no float graph; loading its Keras model.", ref.version)
+        logger.warning("Version %s has a float graph digest but no float graph; it is not served.", ref.version)
         return None
     return _registered_graph(ref, float_graph, ref.float_digest, threads, "float")
 
@@ -163,6 +174,8 @@ def inference_stats(model: ServedModel) -> dict:
         inner = inner._classify
     if isinstance(inner, BatchingClassifier):
         stats |= {"model_calls": inner.calls, "batched_requests": inner.batched}
+    if model.classify_pictures is not None:
+        stats["picture_runtime"] = runtime_name(model.classify_pictures)
     return {"runtime": runtime_name(model.classify), **stats}
 
 

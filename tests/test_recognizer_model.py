@@ -55,7 +55,7 @@ def test_the_champion_reads_41_from_strokes_and_a_picture(recognizer):
 
 
 def test_the_pyfunc_answers_like_the_server(recognizer, trained_store):
-    from pipeline import recognize_strokes
+    from pipeline import recognize_image, recognize_strokes
     from serving.served_model import load_served_model
 
     strokes = number_strokes("4170", 20, 40, height=120)
@@ -63,6 +63,11 @@ def test_the_pyfunc_answers_like_the_server(recognizer, trained_store):
     assert served.classify.__class__.__name__ == "BatchingClassifier"
     expected = recognize_strokes(strokes, 800, 300, served.classify).as_dict()
     assert recognizer.predict([{"strokes": strokes, "width": 800, "height": 300}]) == [expected]
+    # Pictures with the float graph, as the server reads them.
+    picture = picture_of("4170")
+    expected = recognize_image(base64.b64decode(picture), served.picture_classifier).as_dict()
+    assert served.picture_classifier is not served.classify
+    assert recognizer.predict([{"image": picture}]) == [expected]
 
 
 @pytest.mark.parametrize(

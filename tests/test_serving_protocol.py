@@ -12,11 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
+from registry.client import ModelRef
 from serving.config import Limits, ServeConfig
 from serving.events import encode, error_event
 from serving.frames import parse_message
-from serving.live import Job, LatestSlot, TokenBucket
+from serving.live import Job, LatestSlot, TokenBucket, execute
 from serving.messages import ErrorCode, ImageRequest, MatrixRequest, ProtocolError, StrokesRequest
+from serving.served_model import ServedModel
+from tests.support import drawing, png_of
 
 LIMITS = Limits(max_strokes=3, max_points=50, max_canvas_side=1000, max_image_pixels=10_000)
 
@@ -183,3 +186,17 @@ def test_latest_slot_keeps_only_the_newest_job():
 
     # The first unanswered drawing's arrival is kept while newer ones replace it.
     assert asyncio.run(scenario()) == ((1.0, 3.0, False, False), "c", (4.0, 4.0, False, False), "d", None, 2)
+
+
+def test_pictures_are_read_with_the_picture_classifier_and_strokes_with_the_live_one():
+    def always(label: int):
+        return lambda images: np.tile(np.eye(10, dtype=np.float32)[label] * 0.9 + 0.01, (len(images), 1))
+
+    ref = ModelRef("demnistify-cnn", "3", "run")
+    model = ServedModel(ref, always(4), classify_pictures=always(1))
+    strokes = StrokesRequest(1, 800, 300, drawing("17"))
+    picture = ImageRequest(2, png_of(drawing("17")))
+    assert json.loads(execute(Job(strokes), model))["text"] == "44"
+    assert json.loads(execute(Job(picture), model))["text"] == "11"
+    # Without a picture classifier, pictures are read with the live one.
+    assert json.loads(execute(Job(picture), ServedModel(ref, always(4))))["text"] == "44"

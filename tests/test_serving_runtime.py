@@ -54,6 +54,10 @@ def test_the_served_version_runs_on_onnx_runtime_with_the_registered_weights(tra
     assert runtime_name(served.classify) == "onnxruntime-int8"
     assert (served.classify(digits).argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.98
     assert np.abs(served.classify(digits) - expected).max() < 0.2
+    # Pictures are read with the float graph registered beside it, which gives the Keras probabilities.
+    assert runtime_name(served.picture_classifier) == "onnxruntime"
+    assert read_probe(served.picture_classifier._classify.metadata) is not None
+    np.testing.assert_allclose(served.picture_classifier(digits), expected, atol=1e-4)
     compiled = load_served_model(ref, trained_store.tracking_uri, cache_size=0, inference="compiled")
     assert runtime_name(compiled.classify) == "tensorflow"
 
@@ -176,6 +180,7 @@ def test_an_int8_graph_this_cpu_reads_otherwise_gives_way_to_the_float_graph(own
     assert read_probe(served.classify._classify.metadata) is not None
     expected = np.asarray(model(digits, training=False))
     np.testing.assert_allclose(served.classify(digits), expected, atol=1e-4)
+    assert served.picture_classifier is served.classify
     # The pyfunc makes the same choice.
     recognizer = mlflow.pyfunc.load_model(ref.uri)
     assert recognizer.unwrap_python_model()._classify.metadata == served.classify._classify.metadata

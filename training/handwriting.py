@@ -96,8 +96,10 @@ def traced_glyph(ink: np.ndarray) -> list[np.ndarray]:
     return [(line - (left, top)) / scale for line in trace_digit(field)]
 
 
-def read_numbers(numbers: Sequence[FontNumber], classify: Classifier) -> dict[str, np.ndarray]:
-    """Which numbers the pipeline reads right, as strokes and as pictures (boolean arrays)."""
+def read_numbers(
+    numbers: Sequence[FontNumber], classify: Classifier, classify_pictures: Classifier | None = None
+) -> dict[str, np.ndarray]:
+    """Which numbers the pipeline reads right, as strokes and as pictures (`classify_pictures` when given)."""
     strokes, pictures = [], []
     for number in numbers:
         case = number.strokes
@@ -105,7 +107,7 @@ def read_numbers(numbers: Sequence[FontNumber], classify: Classifier) -> dict[st
             _text(recognize_strokes, case.strokes, case.width, case.height, classify, pen_width=case.pen_width)
             == number.text
         )
-        pictures.append(_text(recognize_image, number.picture, classify) == number.text)
+        pictures.append(_text(recognize_image, number.picture, classify_pictures or classify) == number.text)
     return {"strokes": np.array(strokes, dtype=bool), "pictures": np.array(pictures, dtype=bool)}
 
 
