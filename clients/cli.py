@@ -43,7 +43,8 @@ def run_recognize(arguments: argparse.Namespace) -> int:
     from serving.served_model import load_served_model
 
     try:
-        # The server's loader: the version's registered int8 graph when it has one, without TensorFlow.
+        # The server's loader and its picture classifier: the float graph registered beside an
+        # int8 one, without TensorFlow.
         ref = resolve(connect(arguments.tracking_uri), arguments.model_uri)
         classify = load_served_model(ref, arguments.tracking_uri, cache_size=0).picture_classifier
     except RegistryError as error:
