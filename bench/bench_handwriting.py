@@ -17,7 +17,7 @@ import numpy as np
 from bench.harness import add_model_uri, report_main, served_model
 from bench.photos import CONDITIONS, photograph
 from training.fonts import load_families, split_families
-from training.handwriting import make_font_numbers, read_numbers, score_numbers
+from training.handwriting import make_font_numbers, read_mode, score_numbers
 from training.sequences import LAYOUTS, evaluate_sequences, make_sequence_cases
 
 
@@ -50,13 +50,20 @@ def run(args: argparse.Namespace) -> dict:
     ]
     if args.photo:
         numbers = photographed(numbers, args.photo, args.seed)
+    hits, cpu_ms = {}, {}
+    for mode, classify in (("strokes", served.classify), ("pictures", served.picture_classifier)):
+        cpu = time.process_time()
+        hits[mode] = read_mode(numbers, mode, classify)
+        cpu_ms[mode] = (time.process_time() - cpu) * 1000 / max(1, len(numbers))
     report = {
         "model": ref.uri,
         "families": args.families,
         "seed": args.seed,
         "width": args.width,
         "photo": args.photo,
-        "handwriting": score_numbers(numbers, read_numbers(numbers, served.classify, served.picture_classifier)),
+        "handwriting": score_numbers(numbers, hits),
+        # CPU (this process, one model thread) to read a number, by mode: what a client's request costs.
+        "cpu_ms_per_number": cpu_ms,
         "seconds": time.perf_counter() - started,
     }
     if args.sequence_cases:
@@ -99,7 +106,7 @@ def print_report(report: dict) -> None:
         worst, family = scores[mode]["worst_family"]
         print(
             f"{mode:<9} whole numbers {scores[mode]['accuracy']:.2%} (95 % {low:.1%}-{high:.1%}); "
-            f"worst family {family} {worst:.0%}"
+            f"worst family {family} {worst:.0%}; {report['cpu_ms_per_number'][mode]:.1f} ms of CPU a number"
         )
     for layout, row in report.get("mnist_sequences", {}).items():
         low, high = row["sequence_interval"]

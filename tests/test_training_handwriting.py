@@ -224,6 +224,7 @@ def test_the_handwriting_benchmark_scores_every_validation_family(trained_store,
     assert report["handwriting"]["numbers"] == 2 * len(validation) and report["photo"] == "shadow"
     assert set(report["mnist_sequences"]) == {"ordinary", "tight"}
     assert "pictures  whole numbers" in finished.stdout and "worst family" in finished.stdout
+    assert all(report["cpu_ms_per_number"][mode] > 0 for mode in ("strokes", "pictures"))
 
 
 @pytest.mark.slow

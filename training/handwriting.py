@@ -100,15 +100,22 @@ def read_numbers(
     numbers: Sequence[FontNumber], classify: Classifier, classify_pictures: Classifier | None = None
 ) -> dict[str, np.ndarray]:
     """Which numbers the pipeline reads right, as strokes and as pictures (`classify_pictures` when given)."""
-    strokes, pictures = [], []
-    for number in numbers:
-        case = number.strokes
-        strokes.append(
-            _text(recognize_strokes, case.strokes, case.width, case.height, classify, pen_width=case.pen_width)
-            == number.text
-        )
-        pictures.append(_text(recognize_image, number.picture, classify_pictures or classify) == number.text)
-    return {"strokes": np.array(strokes, dtype=bool), "pictures": np.array(pictures, dtype=bool)}
+    return {
+        "strokes": read_mode(numbers, "strokes", classify),
+        "pictures": read_mode(numbers, "pictures", classify_pictures or classify),
+    }
+
+
+def read_mode(numbers: Sequence[FontNumber], mode: str, classify: Classifier) -> np.ndarray:
+    """Which numbers the pipeline reads right in one mode, `strokes` or `pictures` (a boolean array)."""
+    return np.array([_read(number, mode, classify) == number.text for number in numbers], dtype=bool)
+
+
+def _read(number: FontNumber, mode: str, classify: Classifier) -> str | None:
+    if mode == "pictures":
+        return _text(recognize_image, number.picture, classify)
+    case = number.strokes
+    return _text(recognize_strokes, case.strokes, case.width, case.height, classify, pen_width=case.pen_width)
 
 
 def _text(recognize, *args, **kwargs) -> str | None:
