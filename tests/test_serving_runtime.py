@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import urllib.request
 from pathlib import Path
@@ -17,7 +18,7 @@ from registry.loading import load_keras_model
 from serving.onnx_runtime import make_onnx_classifier
 from serving.served_model import load_served_model, runtime_name
 from tests.server_support import start_server
-from tests.support import drawing, register_recognizer, strokes_message
+from tests.support import drawing, png_of, register_recognizer, strokes_message
 from training.model import build_model
 
 pytestmark = pytest.mark.slow
@@ -185,6 +186,27 @@ def test_an_int8_graph_this_cpu_reads_otherwise_gives_way_to_the_float_graph(own
     recognizer = mlflow.pyfunc.load_model(ref.uri)
     assert recognizer.unwrap_python_model()._classify.metadata == served.classify._classify.metadata
     assert recognizer.predict([{"strokes": drawing("1740"), "width": 800, "height": 300}])[0]["text"] == "1740"
+
+
+def test_a_float_graph_this_cpu_reads_otherwise_leaves_pictures_to_the_int8_graph(own_store, mnist, caplog):
+    import mlflow.pyfunc
+
+    from registry.keras_models import export_onnx
+    from training.quantize import quantize_onnx, with_probe
+
+    model = load_keras_model(own_store.result.model, own_store.tracking_uri)
+    digits = mnist.train_images[:64, ..., None].astype(np.float32) / 255
+    float_graph = read_otherwise(with_probe(export_onnx(model), digits))
+    int8_graph = with_probe(quantize_onnx(export_onnx(model), digits, reduce_range=True), digits)
+    ref = register_recognizer(own_store.tracking_uri, model, float_graph, int8_graph)
+    with caplog.at_level("WARNING"):
+        served = load_served_model(ref, own_store.tracking_uri, cache_size=0, threads=1)
+        recognizer = mlflow.pyfunc.load_model(ref.uri)
+    assert "its float graph is not served (This CPU reads the graph's probe digits" in caplog.text
+    assert "The float digit graph is not run" in caplog.text
+    assert runtime_name(served.classify) == "onnxruntime-int8" and served.picture_classifier is served.classify
+    picture = {"image": base64.b64encode(png_of(drawing("1740"))).decode()}
+    assert recognizer.predict([picture])[0]["text"] == "1740"
 
 
 def read_otherwise(graph: bytes) -> bytes:
