@@ -55,8 +55,22 @@ def load_keras_model(ref: ModelRef, tracking_uri: str | None = None):
 
 def load_graph(ref: ModelRef, tracking_uri: str | None = None, name: str = DIGIT_GRAPH_ARTIFACT) -> bytes | None:
     """A serialized digit graph of the version's recognizer (its `name` artifact), or None if it has none."""
+    return load_graphs(ref, tracking_uri, (name,))[0]
+
+
+def load_graphs(ref: ModelRef, tracking_uri: str | None, names: tuple[str, ...]) -> tuple[bytes | None, ...]:
+    """The version's digit graphs named `names` (None for each it lacks), from one download of its folder."""
     try:
-        path = model_artifact(download_version(ref, tracking_uri), name)
+        folder = download_version(ref, tracking_uri)
+    except Exception as error:  # noqa: BLE001 - an unreachable store is reported when the Keras model loads.
+        logger.info("Version %s cannot be downloaded (%s).", ref.version, type(error).__name__)
+        return (None,) * len(names)
+    return tuple(_read_graph(ref, folder, name) for name in names)
+
+
+def _read_graph(ref: ModelRef, folder: Path, name: str) -> bytes | None:
+    try:
+        path = model_artifact(folder, name)
         if path is None:
             return None
         return (path if path.is_file() else next(path.glob("*.onnx"))).read_bytes()

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demnistify.constants import FLOAT_GRAPH_ARTIFACT, IMAGE_SIZE
+from demnistify.constants import DIGIT_GRAPH_ARTIFACT, FLOAT_GRAPH_ARTIFACT, IMAGE_SIZE
 from pipeline import render_strokes_digit
 from pipeline.types import Classifier, StrokeRenderer
 from recognizer.graph import checked_classifier
 from registry.client import ModelRef, RegistryError
-from registry.loading import load_graph, load_keras_model
+from registry.loading import load_graph, load_graphs, load_keras_model
 from serving.batching import BatchingClassifier
 from serving.caches import BoundedLru, DigitCache, RenderCache
 from serving.onnx_runtime import make_onnx_classifier
@@ -86,16 +86,19 @@ def _registered_classifiers(
     # The int8 graph registered with the version reads strokes, and the float graph beside it
     # pictures: a picture's shears are chosen by summed log confidence, which int8 blurs.
     # Without a usable int8 graph, the float graph reads both.
-    int8_graph = load_graph(ref, tracking_uri) if ref.int8_digest else None
-    int8 = _registered_graph(ref, int8_graph, ref.int8_digest, threads, "int8") if int8_graph else None
-    exact = _float_classifier(ref, tracking_uri, threads)
+    if not (ref.int8_digest or ref.float_digest):
+        return None, None
+    int8_graph, float_graph = load_graphs(ref, tracking_uri, (DIGIT_GRAPH_ARTIFACT, FLOAT_GRAPH_ARTIFACT))
+    int8 = (
+        _registered_graph(ref, int8_graph, ref.int8_digest, threads, "int8") if int8_graph and ref.int8_digest else None
+    )
+    exact = _float_classifier(ref, float_graph, threads)
     return (exact, None) if int8 is None else (int8, exact)
 
 
-def _float_classifier(ref: ModelRef, tracking_uri: str | None, threads: int) -> Classifier | None:
+def _float_classifier(ref: ModelRef, float_graph: bytes | None, threads: int) -> Classifier | None:
     if not ref.float_digest:
         return None
-    float_graph = load_graph(ref, tracking_uri, FLOAT_GRAPH_ARTIFACT)
     if float_graph is None:
         logger.warning("Version %s has a float graph digest but no float graph; it is not served.", ref.version)
         return None
