@@ -96,14 +96,9 @@ def traced_glyph(ink: np.ndarray) -> list[np.ndarray]:
     return [(line - (left, top)) / scale for line in trace_digit(field)]
 
 
-def read_numbers(
-    numbers: Sequence[FontNumber], classify: Classifier, classify_pictures: Classifier | None = None
-) -> dict[str, np.ndarray]:
-    """Which numbers the pipeline reads right, as strokes and as pictures (`classify_pictures` when given)."""
-    return {
-        "strokes": read_mode(numbers, "strokes", classify),
-        "pictures": read_mode(numbers, "pictures", classify_pictures or classify),
-    }
+def read_numbers(numbers: Sequence[FontNumber], classify: Classifier) -> dict[str, np.ndarray]:
+    """Which numbers the pipeline reads right, as strokes and as pictures (boolean arrays)."""
+    return {mode: read_mode(numbers, mode, classify) for mode in ("strokes", "pictures")}
 
 
 def read_mode(numbers: Sequence[FontNumber], mode: str, classify: Classifier) -> np.ndarray:
