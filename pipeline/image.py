@@ -14,7 +14,8 @@ MIN_CONTRAST = 40
 # of 5 pixels (ink is thinner) and blurred.
 EVEN_PAPER_SIDE = 64
 # Paper whose estimate along the picture's edge varies by more than this (gray levels, 5th to
-# 95th percentile) is lit unevenly: a gradient or a shadow (docs/design.md, "Photographs").
+# 95th percentile) is lit unevenly: a gradient or a shadow (docs/design.md, "Photographs"). Evenly
+# lit paper is taken to be no darker anywhere than its edge's darkest by this much.
 EVEN_PAPER = 10
 # Uneven paper is estimated on a copy this many pixels on its longer side, fine enough to follow
 # the edge of a shadow across the page.
@@ -114,20 +115,25 @@ def _paper(ink: np.ndarray) -> np.ndarray:
     # lit paper keeps the erosion and blur, whose ink the picture rules were chosen on.
     factor = EVEN_PAPER_SIDE / max(ink.shape)
     small = _shrunk(ink, factor)
-    if not _evenly_lit(small):
+    low, high = _edge_paper(small)
+    if high - low > EVEN_PAPER:
         return _opened(ink, min(1.0, UNEVEN_PAPER_SIDE / max(ink.shape)))
     if factor >= 1:
         return np.full_like(ink, int(np.median(ink)))
     small = cv2.GaussianBlur(cv2.erode(small, np.ones((5, 5), np.uint8)), (5, 5), 0)
+    # Evenly lit paper is nowhere darker than along its edge: what a bold stroke, wider than the
+    # erosion's square, leaves above that is ink, and subtracting it would hollow the stroke.
+    small = np.minimum(small, np.uint8(min(255, high + EVEN_PAPER)))
     return cv2.resize(small, ink.shape[::-1], interpolation=cv2.INTER_LINEAR)
 
 
-def _evenly_lit(small: np.ndarray) -> bool:
-    # Judged along the picture's edge, where paper is, not under bold ink the square fits in.
+def _edge_paper(small: np.ndarray) -> tuple[float, float]:
+    # The paper's range (5th to 95th percentile) along the picture's edge, where paper is, not
+    # under bold ink the square fits in.
     paper = _opened(small, 1.0)
     edge = np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]])
     low, high = np.percentile(edge, [5, 95])
-    return high - low <= EVEN_PAPER
+    return float(low), float(high)
 
 
 def _opened(ink: np.ndarray, factor: float) -> np.ndarray:

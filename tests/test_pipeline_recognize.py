@@ -14,6 +14,7 @@ from pipeline import (
     recognize_image,
     recognize_strokes,
 )
+from pipeline.image import prepare_image
 from pipeline.segment import Blob
 from pipeline.split import best_split, min_piece_height
 from tests.support import TEMPLATES, place, template_classifier
@@ -215,6 +216,17 @@ def test_photo_with_a_shadow_across_the_number_is_read(classify, edge):
     noise = np.random.default_rng(edge).normal(0, 6, ink.shape)
     photo = np.clip(paper * (1 - ink.astype(float) / 255 * 0.45) + noise, 0, 255).astype(np.uint8)
     assert recognize_image(photo, classify).text == "40"
+
+
+@pytest.mark.parametrize("digit", [1, 3, 8])
+def test_a_bold_digit_cropped_tight_stays_solid_ink(classify, digit):
+    # A marker's stroke can be wider than the square that erodes the ink out of the paper's
+    # estimate; it must not be taken for paper and hollowed into an outline.
+    ink = rasterize_strokes(place(TEMPLATES[digit], 25, 15, 60), 100, 90, 13)
+    inked = ink > 127
+    _, mask, _ = prepare_image(255 - ink)
+    assert mask[inked].mean() > 0.97
+    assert recognize_image(255 - ink, classify).text == str(digit)
 
 
 def test_blank_image_and_undecodable_bytes(classify):
