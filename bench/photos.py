@@ -1,4 +1,4 @@
-"""A picture of a number as a phone or scanner would take it: paper, uneven light, shadow, blur, noise, JPEG."""
+"""A picture of a number as a phone or scanner would take it: paper, rulings, uneven light, shadow, blur, noise, JPEG."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import cv2
 import numpy as np
 
 # How far from a clean scan each condition goes (1: a phone photo in ordinary room light).
-STRENGTH = {"scan": 0.3, "photo": 1.0, "shadow": 1.0, "harsh": 1.6}
+STRENGTH = {"scan": 0.3, "photo": 1.0, "shadow": 1.0, "harsh": 1.6, "ruled": 0.3, "squared": 0.3}
 CONDITIONS = tuple(STRENGTH)
+# Printed lines, as dark as this share of the writing, this share of the picture's height apart
+# (a digit spans one or two squares), scanned.
+RULING_DARKNESS = (0.35, 0.6)
+RULING_SPACING = (0.25, 0.45)
 # A shadow darkens its side of the page by this many gray levels, over an edge this share of the
 # page wide (a hand or phone held over the page casts a soft edge).
 SHADOW_DEPTH = 45.0
@@ -20,6 +24,8 @@ def photograph(picture: np.ndarray, rng: np.random.Generator, condition: str) ->
         raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}.")
     strength = STRENGTH[condition]
     ink = np.pad((255 - picture).astype(np.float32) / 255, max(picture.shape) // 3)
+    if condition in ("ruled", "squared"):
+        ink = np.maximum(ink, _rulings(ink.shape, rng, picture.shape[0], condition == "squared"))
     height, width = ink.shape
     paper = rng.uniform(200, 240) - strength * rng.uniform(0, 50)
     contrast = paper * rng.uniform(0.75, 0.9) / (1 + 0.5 * strength)
@@ -35,3 +41,16 @@ def photograph(picture: np.ndarray, rng: np.random.Generator, condition: str) ->
     quality = int(95 - 25 * strength)
     encoded = cv2.imencode(".jpg", np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+
+
+def _rulings(shape: tuple[int, int], rng: np.random.Generator, number_height: int, squared: bool) -> np.ndarray:
+    spacing = max(4, round(number_height * rng.uniform(*RULING_SPACING)))
+    thickness = max(1, round(number_height / 150))
+    lines = np.zeros(shape, np.float32)
+    offset = int(rng.integers(spacing))
+    for start in range(offset, shape[0], spacing):
+        lines[start : start + thickness] = 1
+    if squared:
+        for start in range(offset, shape[1], spacing):
+            lines[:, start : start + thickness] = 1
+    return lines * rng.uniform(*RULING_DARKNESS)

@@ -28,6 +28,15 @@ OPENING_SQUARE = 0.15
 NOISY_PAPER = 2.0
 # Ink must stand this many of the noise's standard deviations above the paper.
 NOISE_MARGIN = 3.0
+# A row or column of a picture this much inked is ruled: the lines of ruled or squared paper,
+# or a frame (the rows through a number's middle are at most two thirds ink). Lines fainter
+# than the writing pull Otsu's threshold below them; the threshold is then chosen again on the
+# rest of the picture, and ruled ink fainter than it is paper.
+RULED_SHARE = 0.9
+# Rulings are anti-aliased this many pixels either side of their fully inked rows.
+RULING_FRINGE = 2
+# Where a ruling lies, ink is writing only if at least this share of the writing's median ink.
+RULED_WRITING = 0.6
 
 
 def prepare_image(image: np.ndarray | bytes) -> tuple[np.ndarray, np.ndarray, float]:
@@ -40,8 +49,29 @@ def prepare_image(image: np.ndarray | bytes) -> tuple[np.ndarray, np.ndarray, fl
     # Otsu on a nearly blank picture can pick a threshold in the noise; keep it above it.
     if threshold < MIN_CONTRAST:
         _, mask = cv2.threshold(ink, MIN_CONTRAST, 1, cv2.THRESH_BINARY)
+    ink, mask = _without_rulings(ink, mask)
     # Faint pixels below the threshold are kept in the ink as anti-aliasing only.
     return ink, mask, estimate_pen_width(mask)
+
+
+def _without_rulings(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Writing crosses a ruling where it is as dark as the rest of the writing, so it stays.
+    rows, columns = mask.mean(axis=1) >= RULED_SHARE, mask.mean(axis=0) >= RULED_SHARE
+    if not rows.any() and not columns.any():
+        return ink, mask
+    fringe = np.ones(2 * RULING_FRINGE + 1, np.uint8)
+    ruled = cv2.dilate(rows.astype(np.uint8)[:, None], fringe[:, None]).astype(bool) | cv2.dilate(
+        columns.astype(np.uint8)[None, :], fringe[None, :]
+    ).astype(bool)
+    rest = ink[~ruled]
+    if rest.size == 0 or int(rest.max()) < MIN_CONTRAST:
+        return ink, mask
+    threshold, _ = cv2.threshold(rest.reshape(1, -1), 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    threshold = max(threshold, MIN_CONTRAST)
+    writing = rest[rest > threshold]
+    on_rulings = max(threshold, RULED_WRITING * float(np.median(writing))) if writing.size else threshold
+    ink = np.where(ruled & (ink <= on_rulings), 0, ink).astype(np.uint8)
+    return ink, (ink > threshold).astype(np.uint8)
 
 
 def decode(data: bytes) -> np.ndarray:

@@ -18,6 +18,18 @@ def test_a_shadow_darkens_one_side_of_the_page_and_the_ink_stays_darker():
     assert photo[30 + 25 : 30 + 35, 30 + 42 : 30 + 48].mean() < photo[:, 30:45].mean() - 20
 
 
+@pytest.mark.parametrize("condition", ["ruled", "squared"])
+def test_ruled_and_squared_paper_carry_lines_fainter_than_the_ink(condition):
+    picture = np.full((60, 90), 255, np.uint8)
+    picture[20:40, 40:50] = 0
+    photo = photograph(picture, np.random.default_rng(2), condition).astype(float)
+    rows, columns = photo[:, :25].mean(axis=1), photo[:25].mean(axis=0)
+    paper = np.median(photo)
+    assert rows.min() < paper - 20, "lines run across the page"
+    assert (columns.min() < paper - 20) == (condition == "squared"), "and down it on squared paper"
+    assert photo[30 + 25 : 30 + 35, 30 + 42 : 30 + 48].mean() < rows.min() - 20, "the writing is darker"
+
+
 def test_every_condition_is_reproducible_by_seed():
     picture = np.full((40, 40), 255, np.uint8)
     picture[10:30, 18:22] = 0

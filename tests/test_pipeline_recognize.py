@@ -229,6 +229,20 @@ def test_a_bold_digit_cropped_tight_stays_solid_ink(classify, digit):
     assert recognize_image(255 - ink, classify).text == str(digit)
 
 
+@pytest.mark.parametrize("lines", ["ruled", "squared"])
+def test_writing_on_ruled_or_squared_paper_is_read_without_the_lines(classify, lines):
+    # Printed lines fainter than the writing run through every digit and would join them all.
+    ink = rasterize_strokes(place(TEMPLATES[4], 80, 60) + place(TEMPLATES[7], 220, 60), 400, 240, 4)
+    paper = 255 - ink
+    paper[::20] = np.minimum(paper[::20], 150)
+    if lines == "squared":
+        paper[:, ::20] = np.minimum(paper[:, ::20], 150)
+    _, mask, _ = prepare_image(paper)
+    assert mask[::20].mean() < 0.1, "the lines are paper"
+    assert mask[ink > 200].mean() > 0.9, "the writing is ink, where it crosses a line too"
+    assert recognize_image(paper, classify).text == "47"
+
+
 def test_blank_image_and_undecodable_bytes(classify):
     assert recognize_image(np.full((120, 200), 255, np.uint8), classify).text == ""
     assert recognize_image(np.zeros((50, 50, 3), np.uint8), classify).text == ""
