@@ -14,7 +14,7 @@ from pipeline.drawing import StrokeDrawing
 from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
 from pipeline.rows import drop_lone_marks, join_stray_rows
-from pipeline.segment import Blob, drop_specks, merge_fragments, typical_digit_height
+from pipeline.segment import Blob, drop_specks, drop_underlines, merge_fragments, typical_digit_height
 from pipeline.slant import stroke_slant
 from pipeline.split import (
     Lattice,
@@ -79,7 +79,7 @@ def recognize_drawing(
     budget = budget or Budget()
     digit_height = typical_digit_height(list(drawing.blobs), drawing.pen)
     blobs = merge_fragments(
-        drop_specks(list(drawing.blobs), digit_height, drawing.pen),
+        drop_underlines(drop_specks(list(drawing.blobs), digit_height, drawing.pen), digit_height, drawing.pen),
         digit_height,
         lambda pairs: budget.charge(PAIR_TEST * pairs),
     )

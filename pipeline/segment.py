@@ -43,6 +43,12 @@ SIDE_SCORE = 0.25
 BAR_FLATNESS = 0.6
 BAR_TOP = 0.35
 BAR_MAX_WIDTH = 1.6
+# A component at least UNDERLINE_LENGTH digit heights and UNDERLINE_PENS pen widths wide, and no
+# taller than UNDERLINE_HEIGHT of a digit (a hand's line slopes and wavers), is a line drawn
+# under or over the number: the widest digit, a 7 with a long bar, is about one height wide.
+UNDERLINE_LENGTH = 1.5
+UNDERLINE_PENS = 10.0
+UNDERLINE_HEIGHT = 0.4
 # 8-connected components are two pixels apart at least, so a mask of fewer pixels than this
 # has fewer than 2**16 of them and 16-bit labels (faster to compute) suffice.
 SMALL_LABELS_PIXELS = 4 * 65535
@@ -115,6 +121,12 @@ def drop_specks(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob
     """Keep the components that are large enough, relative to the digits and the pen, to matter."""
     limit = max(SPECK_FRACTION * digit_height, DOT_PENS * pen)
     return [blob for blob in blobs if blob.extent >= limit]
+
+
+def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob]:
+    """Keep the components that are not lines drawn apart from the digits, under or over them."""
+    length = max(UNDERLINE_LENGTH * digit_height, UNDERLINE_PENS * pen)
+    return [blob for blob in blobs if blob.width < length or blob.height > UNDERLINE_HEIGHT * digit_height]
 
 
 def merge_fragments(blobs: list[Blob], digit_height: float, charge: Callable[[int], None] | None = None) -> list[Blob]:

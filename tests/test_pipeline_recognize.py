@@ -243,6 +243,15 @@ def test_writing_on_ruled_or_squared_paper_is_read_without_the_lines(classify, l
     assert recognize_image(paper, classify).text == "47"
 
 
+def test_a_line_drawn_under_a_number_is_not_read(classify):
+    # Underlined, as a total or an answer is: a flat blob wider than any digit.
+    strokes = place(TEMPLATES[4], 80, 60) + place(TEMPLATES[7], 220, 60) + [[[60, 185], [330, 190]]]
+    assert read(strokes, classify, 400, 240, 8).text == "47"
+    assert recognize_image(255 - rasterize_strokes(strokes, 400, 240, 8), classify).text == "47"
+    # A line drawn alone is what was drawn, not an underline: it is read as a mark.
+    assert len(read(strokes[-1:], classify, 400, 240, 8).digits) == 1
+
+
 def test_blank_image_and_undecodable_bytes(classify):
     assert recognize_image(np.full((120, 200), 255, np.uint8), classify).text == ""
     assert recognize_image(np.zeros((50, 50, 3), np.uint8), classify).text == ""
