@@ -6,8 +6,13 @@ import cv2
 import numpy as np
 
 # How far from a clean scan each condition goes (1: a phone photo in ordinary room light).
-STRENGTH = {"scan": 0.3, "photo": 1.0, "shadow": 1.0, "harsh": 1.6, "ruled": 0.3, "squared": 0.3}
+STRENGTH = {"scan": 0.3, "photo": 1.0, "shadow": 1.0, "harsh": 1.6, "ruled": 0.3, "squared": 0.3, "underlined": 0.3}
 CONDITIONS = tuple(STRENGTH)
+# An underline runs this share of the number's height below its lowest ink, as thick as this
+# share of it, and rises or falls by up to this share of its length (drawn by hand).
+UNDERLINE_GAP = (0.05, 0.2)
+UNDERLINE_PEN = 0.04
+UNDERLINE_SLOPE = 0.03
 # Printed lines, as dark as this share of the writing, this share of the picture's height apart
 # (a digit spans one or two squares), scanned.
 RULING_DARKNESS = (0.35, 0.6)
@@ -26,6 +31,8 @@ def photograph(picture: np.ndarray, rng: np.random.Generator, condition: str) ->
     ink = np.pad((255 - picture).astype(np.float32) / 255, max(picture.shape) // 3)
     if condition in ("ruled", "squared"):
         ink = np.maximum(ink, _rulings(ink.shape, rng, picture.shape[0], condition == "squared"))
+    if condition == "underlined":
+        ink = _underlined(ink, rng)
     height, width = ink.shape
     paper = rng.uniform(200, 240) - strength * rng.uniform(0, 50)
     contrast = paper * rng.uniform(0.75, 0.9) / (1 + 0.5 * strength)
@@ -54,3 +61,16 @@ def _rulings(shape: tuple[int, int], rng: np.random.Generator, number_height: in
         for start in range(offset, shape[1], spacing):
             lines[:, start : start + thickness] = 1
     return lines * rng.uniform(*RULING_DARKNESS)
+
+
+def _underlined(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    rows, columns = np.nonzero(ink.max(axis=1) > 0.5)[0], np.nonzero(ink.max(axis=0) > 0.5)[0]
+    if not rows.size:
+        return ink
+    height, length = rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1
+    y = rows[-1] + rng.uniform(*UNDERLINE_GAP) * height
+    rise = rng.uniform(-UNDERLINE_SLOPE, UNDERLINE_SLOPE) * length
+    lined = ink.copy()
+    start, end = (int(columns[0]), int(round(y))), (int(columns[-1]), int(round(y + rise)))
+    cv2.line(lined, start, end, 1.0, max(1, round(UNDERLINE_PEN * height)), cv2.LINE_AA)
+    return lined

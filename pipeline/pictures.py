@@ -11,6 +11,7 @@ from pipeline.recognize import recognize_drawing
 from pipeline.slant import image_slant, slants_to_try
 from pipeline.split import PROBABILITY_FLOOR
 from pipeline.types import Classifier, Recognition
+from pipeline.underlines import without_touching_underlines
 
 # A reading whose every digit is at least this sure is kept as it is: re-reading only the rest
 # costs half as much as re-reading every picture and reads as many right (docs/design.md,
@@ -26,6 +27,7 @@ def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Bud
     classifier is surest of wins. The readings share one budget: past it, the ones made are kept.
     """
     ink, mask, pen = prepare_image(image)
+    ink, mask = without_touching_underlines(ink, mask, pen)
     if not mask.any():
         return Recognition.empty()
     budget = budget or Budget.for_pixels(ink.size)

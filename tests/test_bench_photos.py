@@ -30,6 +30,16 @@ def test_ruled_and_squared_paper_carry_lines_fainter_than_the_ink(condition):
     assert photo[30 + 25 : 30 + 35, 30 + 42 : 30 + 48].mean() < rows.min() - 20, "the writing is darker"
 
 
+def test_an_underlined_number_has_a_line_below_its_ink_as_wide_as_it():
+    picture = np.full((60, 90), 255, np.uint8)
+    picture[15:40, 20:70] = 0
+    photo = photograph(picture, np.random.default_rng(4), "underlined").astype(float)
+    below = photo[30 + 40 : 30 + 50, 30 + 20 : 30 + 70].min(axis=0)
+    paper = np.median(photo)
+    assert (below < paper - 40).mean() > 0.9, "a dark line runs under the whole number"
+    assert photo[30 + 40 : 30 + 50, :30].min() > paper - 20, "and not beyond it"
+
+
 def test_every_condition_is_reproducible_by_seed():
     picture = np.full((40, 40), 255, np.uint8)
     picture[10:30, 18:22] = 0

@@ -252,6 +252,14 @@ def test_a_line_drawn_under_a_number_is_not_read(classify):
     assert len(read(strokes[-1:], classify, 400, 240, 8).digits) == 1
 
 
+@pytest.mark.parametrize("slope", [0, 12])
+def test_a_line_under_a_picture_s_number_is_not_read_where_it_touches_the_digits(classify, slope):
+    # The 4's stem and the 7's foot stand on the line, which joins them into one component.
+    line = [[[60, 160 + slope / 2], [330, 160 - slope / 2]]]
+    strokes = place(TEMPLATES[4], 80, 60) + place(TEMPLATES[7], 220, 60) + line
+    assert recognize_image(255 - rasterize_strokes(strokes, 400, 240, 8), classify).text == "47"
+
+
 def test_blank_image_and_undecodable_bytes(classify):
     assert recognize_image(np.full((120, 200), 255, np.uint8), classify).text == ""
     assert recognize_image(np.zeros((50, 50, 3), np.uint8), classify).text == ""
