@@ -80,10 +80,11 @@ def _straight(xs: np.ndarray, ys: np.ndarray, pen: float) -> bool:
 
 
 def _bottom_strokes(own: np.ndarray, bottom: np.ndarray) -> np.ndarray:
-    # How many rows of ink each column holds unbroken, up from its lowest ink.
-    below = np.arange(own.shape[0])[:, None] > bottom
-    upward = (own | below)[::-1]
-    return np.argmax(~upward, axis=0) - (own.shape[0] - 1 - bottom) + np.where(upward.all(axis=0), own.shape[0], 0)
+    # How many rows of ink each column holds unbroken, up from its lowest ink: up to the last
+    # paper above it.
+    paper = ~own & (np.arange(own.shape[0])[:, None] <= bottom)
+    last_paper = np.where(paper.any(axis=0), own.shape[0] - 1 - np.argmax(paper[::-1], axis=0), -1)
+    return bottom - last_paper
 
 
 def _long_runs(mask: np.ndarray, length: float) -> np.ndarray:
