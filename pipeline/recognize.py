@@ -14,7 +14,14 @@ from pipeline.drawing import StrokeDrawing
 from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
 from pipeline.rows import drop_lone_marks, join_stray_rows
-from pipeline.segment import Blob, drop_specks, drop_underlines, merge_fragments, typical_digit_height
+from pipeline.segment import (
+    Blob,
+    drop_specks,
+    drop_underline_strokes,
+    drop_underlines,
+    merge_fragments,
+    typical_digit_height,
+)
 from pipeline.slant import stroke_slant
 from pipeline.split import (
     Lattice,
@@ -62,8 +69,14 @@ def recognize_strokes(
     if not polylines:
         return Recognition.empty()
     budget = budget or Budget.for_points(sum(len(line) for line in polylines))
+    return recognize_drawing(_stroke_drawing(polylines, pen, render), classify, memo, budget)
+
+
+def _stroke_drawing(polylines: list, pen: float, render: StrokeRenderer) -> StrokeDrawing:
+    # A line drawn under the number joins every digit it touches into one blob: it is left out.
     drawing = StrokeDrawing.build(polylines, pen, render, stroke_slant(polylines))
-    return recognize_drawing(drawing, classify, memo, budget)
+    kept = drop_underline_strokes(polylines, list(drawing.blobs), pen)
+    return drawing if len(kept) == len(polylines) else StrokeDrawing.build(kept, pen, render, stroke_slant(kept))
 
 
 def recognize_drawing(

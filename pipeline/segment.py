@@ -49,6 +49,10 @@ BAR_MAX_WIDTH = 1.6
 UNDERLINE_LENGTH = 1.5
 UNDERLINE_PENS = 10.0
 UNDERLINE_HEIGHT = 0.4
+# A single stroke that flat is a line from UNDERLINE_STROKE_LENGTH digit heights wide, when it
+# lies wholly below the middle of the drawing: no digit has a stroke that wide at its foot, while
+# a 7's long bar, at its top, may be.
+UNDERLINE_STROKE_LENGTH = 1.0
 # 8-connected components are two pixels apart at least, so a mask of fewer pixels than this
 # has fewer than 2**16 of them and 16-bit labels (faster to compute) suffice.
 SMALL_LABELS_PIXELS = 4 * 65535
@@ -125,8 +129,37 @@ def drop_specks(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob
 
 def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob]:
     """Keep the components that are not lines drawn apart from the digits, under or over them."""
-    length = max(UNDERLINE_LENGTH * digit_height, UNDERLINE_PENS * pen)
-    return [blob for blob in blobs if blob.width < length or blob.height > UNDERLINE_HEIGHT * digit_height]
+    return [blob for blob in blobs if not is_underline(blob.width, blob.height, digit_height, pen)]
+
+
+def drop_underline_strokes(strokes: list[np.ndarray], blobs: list[Blob], pen: float) -> list[np.ndarray]:
+    """Keep the strokes that are not a line drawn under the number (touching its digits or not).
+
+    `blobs` are the components of all the strokes. A drawing that is only such lines is kept whole.
+    """
+    if not blobs:
+        return strokes
+    digit_height = typical_digit_height(blobs, pen)
+    middle = (min(blob.top for blob in blobs) + max(blob.bottom for blob in blobs)) / 2
+    kept = [line for line in strokes if not _underline_stroke(line, middle, digit_height, pen)]
+    return kept or strokes
+
+
+def _underline_stroke(line: np.ndarray, middle: float, digit_height: float, pen: float) -> bool:
+    width, height = np.ptp(line, axis=0) + pen
+    below = line[:, 1].min() > middle
+    return bool(below) and is_underline(width, height, digit_height, pen, UNDERLINE_STROKE_LENGTH)
+
+
+def is_underline(
+    width: float, height: float, digit_height: float, pen: float, least_length: float = UNDERLINE_LENGTH
+) -> bool:
+    """Whether ink this wide and tall is a line drawn under or over a number rather than a digit.
+
+    `least_length`: the least width of such a line, in digit heights.
+    """
+    length = max(least_length * digit_height, UNDERLINE_PENS * pen)
+    return width >= length and height <= UNDERLINE_HEIGHT * digit_height
 
 
 def merge_fragments(blobs: list[Blob], digit_height: float, charge: Callable[[int], None] | None = None) -> list[Blob]:

@@ -260,6 +260,20 @@ def test_a_line_under_a_picture_s_number_is_not_read_where_it_touches_the_digits
     assert recognize_image(255 - rasterize_strokes(strokes, 400, 240, 8), classify).text == "47"
 
 
+@pytest.mark.parametrize("slope", [0, 12])
+def test_a_stroke_drawn_under_a_number_touching_its_digits_is_not_read(classify, slope):
+    # Drawn last, the line joins the 4's stem and the 7's foot into one blob.
+    line = [[[60, 160 + slope / 2], [330, 160 - slope / 2]]]
+    strokes = place(TEMPLATES[4], 80, 60) + place(TEMPLATES[7], 220, 60) + line
+    assert read(strokes, classify, 400, 240, 8).text == "47"
+
+
+def test_a_flat_stroke_over_a_digit_wider_than_it_is_tall_stays_its_bar(classify):
+    # A 7 whose bar is drawn apart and long: flat, wide, but at the digit's top.
+    seven = place([[[-5, 8], [110, 8]], [[85, 8], [40, 95]]], 100, 60)
+    assert read(seven, classify, 400, 240, 8).text == "7"
+
+
 def test_blank_image_and_undecodable_bytes(classify):
     assert recognize_image(np.full((120, 200), 255, np.uint8), classify).text == ""
     assert recognize_image(np.zeros((50, 50, 3), np.uint8), classify).text == ""
