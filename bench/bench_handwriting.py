@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from bench.harness import add_model_uri, report_main, served_model
-from bench.photos import CONDITIONS, photograph
+from bench.photos import CONDITIONS, photograph, underline_strokes
 from training.fonts import load_families, split_families
 from training.handwriting import make_font_numbers, read_mode, score_numbers
 from training.sequences import LAYOUTS, evaluate_sequences, make_sequence_cases
@@ -72,9 +72,22 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def photographed(numbers: list, condition: str, seed: int) -> list:
-    """The numbers with their pictures as photographed in `condition`; strokes stay as drawn."""
+    """The numbers with their pictures as photographed in `condition`; strokes stay as drawn, but underlined."""
     rng = np.random.default_rng([seed, CONDITIONS.index(condition)])
-    return [dataclasses.replace(n, picture=photograph(n.picture, rng, condition)) for n in numbers]
+    return [
+        dataclasses.replace(
+            n, picture=photograph(n.picture, rng, condition), strokes=_underlined(n.strokes, rng, condition)
+        )
+        for n in numbers
+    ]
+
+
+def _underlined(case, rng: np.random.Generator, condition: str):
+    # The number drawn with a line under it, when the pictures are underlined.
+    if condition != "underlined":
+        return case
+    lined = underline_strokes(list(case.strokes), rng, (case.width, case.height))
+    return dataclasses.replace(case, strokes=tuple(lined))
 
 
 def mnist_sequences(classify, cases: int, seed: int) -> dict[str, dict]:

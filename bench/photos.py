@@ -1,4 +1,5 @@
-"""A picture of a number as a phone or scanner would take it: paper, rulings, uneven light, shadow, blur, noise, JPEG."""
+"""A picture of a number as a phone or scanner would take it: paper, rulings, uneven light, shadow, blur, noise, JPEG;
+and a line drawn under a number's strokes."""
 
 from __future__ import annotations
 
@@ -74,3 +75,14 @@ def _underlined(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     start, end = (int(columns[0]), int(round(y))), (int(columns[-1]), int(round(y + rise)))
     cv2.line(lined, start, end, 1.0, max(1, round(UNDERLINE_PEN * height)), cv2.LINE_AA)
     return lined
+
+
+def underline_strokes(strokes: list[np.ndarray], rng: np.random.Generator, canvas: tuple[int, int]) -> list[np.ndarray]:
+    """`strokes` and, drawn last, a hand's line under them (as `_underlined` draws under a picture), on the canvas."""
+    points = np.concatenate(strokes)
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+    y = bottom + rng.uniform(*UNDERLINE_GAP) * (bottom - top)
+    xs = np.linspace(left, right, 24)
+    ys = y + rng.uniform(-UNDERLINE_SLOPE, UNDERLINE_SLOPE) * (xs - left)
+    line = np.stack([xs, ys], axis=1).clip(0, np.array(canvas, np.float64) - 1)
+    return [*strokes, line]

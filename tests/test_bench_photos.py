@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.photos import CONDITIONS, photograph
+from bench.photos import CONDITIONS, photograph, underline_strokes
 
 
 def test_a_shadow_darkens_one_side_of_the_page_and_the_ink_stays_darker():
@@ -38,6 +38,15 @@ def test_an_underlined_number_has_a_line_below_its_ink_as_wide_as_it():
     paper = np.median(photo)
     assert (below < paper - 40).mean() > 0.9, "a dark line runs under the whole number"
     assert photo[30 + 40 : 30 + 50, :30].min() > paper - 20, "and not beyond it"
+
+
+def test_underlined_strokes_end_with_a_line_below_them_as_wide_as_they_are():
+    strokes = [np.array([[20.0, 10.0], [20.0, 50.0]]), np.array([[40.0, 10.0], [70.0, 50.0]])]
+    lined = underline_strokes(strokes, np.random.default_rng(5), (100, 80))
+    assert len(lined) == 3 and all(np.array_equal(a, b) for a, b in zip(lined, strokes))
+    line = lined[-1]
+    assert line[:, 0].min() == 20 and line[:, 0].max() == 70
+    assert 50 < line[:, 1].min() and line[:, 1].max() < 60 and np.ptp(line[:, 1]) < 2
 
 
 def test_every_condition_is_reproducible_by_seed():
