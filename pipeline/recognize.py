@@ -75,7 +75,7 @@ def recognize_strokes(
 def _stroke_drawing(polylines: list, pen: float, render: StrokeRenderer) -> StrokeDrawing:
     # A line drawn under the number joins every digit it touches into one blob: it is left out.
     drawing = StrokeDrawing.build(polylines, pen, render, stroke_slant(polylines))
-    kept = drop_underline_strokes(polylines, list(drawing.blobs), pen)
+    kept = drop_underline_strokes(polylines, drawing.bounds, list(drawing.blobs), pen)
     return drawing if len(kept) == len(polylines) else StrokeDrawing.build(kept, pen, render, stroke_slant(kept))
 
 

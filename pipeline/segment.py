@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -132,34 +132,31 @@ def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[
     return [blob for blob in blobs if not is_underline(blob.width, blob.height, digit_height, pen)]
 
 
-def drop_underline_strokes(strokes: list[np.ndarray], blobs: list[Blob], pen: float) -> list[np.ndarray]:
+def drop_underline_strokes(
+    strokes: list[np.ndarray], bounds: Sequence[tuple[float, ...]], blobs: list[Blob], pen: float
+) -> list[np.ndarray]:
     """Keep the strokes that are not a line drawn under the number (touching its digits or not).
 
-    `blobs` are the components of all the strokes. A drawing that is only such lines is kept whole.
+    `bounds`: each stroke's (left, top, right, bottom); `blobs`: the components of all the
+    strokes. A drawing that is only such lines is kept whole.
     """
     if not blobs:
         return strokes
     digit_height = typical_digit_height(blobs, pen)
     middle = (min(blob.top for blob in blobs) + max(blob.bottom for blob in blobs)) / 2
-    kept = [line for line in strokes if not _underline_stroke(line, middle, digit_height, pen)]
-    return kept or strokes
+    left, top, right, bottom = np.asarray(bounds, dtype=np.float64).T
+    line = is_underline(right - left + pen, bottom - top + pen, digit_height, pen, UNDERLINE_STROKE_LENGTH)
+    line &= top > middle
+    return [stroke for stroke, drop in zip(strokes, line) if not drop] if 0 < line.sum() < len(strokes) else strokes
 
 
-def _underline_stroke(line: np.ndarray, middle: float, digit_height: float, pen: float) -> bool:
-    width, height = np.ptp(line, axis=0) + pen
-    below = line[:, 1].min() > middle
-    return bool(below) and is_underline(width, height, digit_height, pen, UNDERLINE_STROKE_LENGTH)
-
-
-def is_underline(
-    width: float, height: float, digit_height: float, pen: float, least_length: float = UNDERLINE_LENGTH
-) -> bool:
-    """Whether ink this wide and tall is a line drawn under or over a number rather than a digit.
+def is_underline(width, height, digit_height: float, pen: float, least_length: float = UNDERLINE_LENGTH):
+    """Whether ink this wide and tall (numbers or arrays) is a line drawn under or over a number, not a digit.
 
     `least_length`: the least width of such a line, in digit heights.
     """
     length = max(least_length * digit_height, UNDERLINE_PENS * pen)
-    return width >= length and height <= UNDERLINE_HEIGHT * digit_height
+    return (width >= length) & (height <= UNDERLINE_HEIGHT * digit_height)
 
 
 def merge_fragments(blobs: list[Blob], digit_height: float, charge: Callable[[int], None] | None = None) -> list[Blob]:
