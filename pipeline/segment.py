@@ -49,10 +49,11 @@ BAR_MAX_WIDTH = 1.6
 UNDERLINE_LENGTH = 1.5
 UNDERLINE_PENS = 10.0
 UNDERLINE_HEIGHT = 0.4
-# A single stroke that flat is a line from UNDERLINE_STROKE_LENGTH digit heights wide, when it
-# lies wholly below the middle of the drawing: no digit has a stroke that wide at its foot, while
-# a 7's long bar, at its top, may be.
+# A single stroke (or a component) that flat is a line from UNDERLINE_STROKE_LENGTH digit
+# heights and UNDERLINE_STROKE_PENS pens wide when it lies wholly below the middle of the
+# drawing: no digit has a stroke that wide at its foot, while a 7's long bar, at its top, may be.
 UNDERLINE_STROKE_LENGTH = 1.0
+UNDERLINE_STROKE_PENS = 6.0
 # 8-connected components are two pixels apart at least, so a mask of fewer pixels than this
 # has fewer than 2**16 of them and 16-bit labels (faster to compute) suffice.
 SMALL_LABELS_PIXELS = 4 * 65535
@@ -128,8 +129,25 @@ def drop_specks(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob
 
 
 def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob]:
-    """Keep the components that are not lines drawn apart from the digits, under or over them."""
-    return [blob for blob in blobs if not is_underline(blob.width, blob.height, digit_height, pen)]
+    """Keep the components that are not lines drawn apart from the digits, under or over them.
+
+    Below the drawing's middle a line may be as short as a stroke drawn under the number.
+    """
+    if not blobs:
+        return blobs
+    middle = _middle(blobs)
+    short = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
+    return [
+        blob
+        for blob in blobs
+        if not is_underline(blob.width, blob.height, digit_height, pen)
+        and not (blob.top > middle and is_underline(blob.width, blob.height, digit_height, pen, short))
+    ]
+
+
+def _middle(blobs: list[Blob]) -> float:
+    # Halfway between the top of the highest component and the bottom of the lowest.
+    return (min(blob.top for blob in blobs) + max(blob.bottom for blob in blobs)) / 2
 
 
 def drop_underline_strokes(
@@ -143,19 +161,22 @@ def drop_underline_strokes(
     if not blobs:
         return strokes
     digit_height = typical_digit_height(blobs, pen)
-    middle = (min(blob.top for blob in blobs) + max(blob.bottom for blob in blobs)) / 2
+    middle = _middle(blobs)
     left, top, right, bottom = np.asarray(bounds, dtype=np.float64).T
-    line = is_underline(right - left + pen, bottom - top + pen, digit_height, pen, UNDERLINE_STROKE_LENGTH)
+    least = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
+    line = is_underline(right - left + pen, bottom - top + pen, digit_height, pen, least)
     line &= top > middle
     return [stroke for stroke, drop in zip(strokes, line) if not drop] if 0 < line.sum() < len(strokes) else strokes
 
 
-def is_underline(width, height, digit_height: float, pen: float, least_length: float = UNDERLINE_LENGTH):
+def is_underline(
+    width, height, digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
+):
     """Whether ink this wide and tall (numbers or arrays) is a line drawn under or over a number, not a digit.
 
-    `least_length`: the least width of such a line, in digit heights.
+    `least`: the least width of such a line, in digit heights and in pen widths.
     """
-    length = max(least_length * digit_height, UNDERLINE_PENS * pen)
+    length = max(least[0] * digit_height, least[1] * pen)
     return (width >= length) & (height <= UNDERLINE_HEIGHT * digit_height)
 
 

@@ -268,6 +268,13 @@ def test_a_stroke_drawn_under_a_number_touching_its_digits_is_not_read(classify,
     assert read(strokes, classify, 400, 240, 8).text == "47"
 
 
+def test_the_shorter_line_under_a_number_of_two_digits_is_not_read(classify):
+    # Narrower than the line under a long number, but wider than a digit and below the digits.
+    strokes = place(TEMPLATES[4], 90, 60) + place(TEMPLATES[7], 175, 60) + [[[115, 185], [230, 186]]]
+    assert read(strokes, classify, 400, 240, 14).text == "47"
+    assert recognize_image(255 - rasterize_strokes(strokes, 400, 240, 14), classify).text == "47"
+
+
 def test_a_flat_stroke_over_a_digit_wider_than_it_is_tall_stays_its_bar(classify):
     # A 7 whose bar is drawn apart and long: flat, wide, but at the digit's top.
     seven = place([[[-5, 8], [110, 8]], [[85, 8], [40, 95]]], 100, 60)
