@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def photographed(numbers: list, condition: str, seed: int) -> list:
-    """The numbers with their pictures as photographed in `condition`; strokes stay as drawn, but underlined."""
+    """The numbers with their pictures as photographed in `condition`; strokes as drawn (underlined too when it is)."""
     rng = np.random.default_rng([seed, CONDITIONS.index(condition)])
     return [
         dataclasses.replace(

@@ -54,6 +54,7 @@ UNDERLINE_HEIGHT = 0.4
 # drawing: no digit has a stroke that wide at its foot, while a 7's long bar, at its top, may be.
 UNDERLINE_STROKE_LENGTH = 1.0
 UNDERLINE_STROKE_PENS = 6.0
+SHORT_UNDERLINE = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
 # 8-connected components are two pixels apart at least, so a mask of fewer pixels than this
 # has fewer than 2**16 of them and 16-bit labels (faster to compute) suffice.
 SMALL_LABELS_PIXELS = 4 * 65535
@@ -136,12 +137,11 @@ def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[
     if not blobs:
         return blobs
     middle = _middle(blobs)
-    short = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
     return [
         blob
         for blob in blobs
         if not is_underline(blob.width, blob.height, digit_height, pen)
-        and not (blob.top > middle and is_underline(blob.width, blob.height, digit_height, pen, short))
+        and not (blob.top > middle and is_underline(blob.width, blob.height, digit_height, pen, SHORT_UNDERLINE))
     ]
 
 
@@ -163,8 +163,7 @@ def drop_underline_strokes(
     digit_height = typical_digit_height(blobs, pen)
     middle = _middle(blobs)
     left, top, right, bottom = np.asarray(bounds, dtype=np.float64).T
-    least = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
-    line = is_underline(right - left + pen, bottom - top + pen, digit_height, pen, least)
+    line = is_underline(right - left + pen, bottom - top + pen, digit_height, pen, SHORT_UNDERLINE)
     line &= top > middle
     return [stroke for stroke, drop in zip(strokes, line) if not drop] if 0 < line.sum() < len(strokes) else strokes
 
@@ -176,8 +175,14 @@ def is_underline(
 
     `least`: the least width of such a line, in digit heights and in pen widths.
     """
-    length = max(least[0] * digit_height, least[1] * pen)
-    return (width >= length) & (height <= UNDERLINE_HEIGHT * digit_height)
+    return (width >= underline_length(digit_height, pen, least)) & (height <= UNDERLINE_HEIGHT * digit_height)
+
+
+def underline_length(
+    digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
+) -> float:
+    """The least width of a line under a number: `least` digit heights and pen widths."""
+    return max(least[0] * digit_height, least[1] * pen)
 
 
 def merge_fragments(blobs: list[Blob], digit_height: float, charge: Callable[[int], None] | None = None) -> list[Blob]:

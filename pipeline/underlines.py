@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.segment import UNDERLINE_LENGTH, UNDERLINE_PENS, Blob, find_blobs, typical_digit_height
+from pipeline.segment import Blob, find_blobs, typical_digit_height, underline_length
 
 # A line touching the digits it underlines joins their component; it runs under at least this
 # share of the number's width (the joined feet of two 2s, or the bars of two 4s, run under a
@@ -30,7 +30,7 @@ UNDERLINE_CANDIDATES = 3
 def without_touching_underlines(ink: np.ndarray, mask: np.ndarray, pen: float) -> tuple[np.ndarray, np.ndarray]:
     """The ink-high picture and its 0/1 mask without the underlines that touch their digits."""
     labels, blobs = find_blobs(mask)
-    length = max(UNDERLINE_LENGTH * typical_digit_height(blobs, pen), UNDERLINE_PENS * pen)
+    length = underline_length(typical_digit_height(blobs, pen), pen)
     reach = max(1, round(UNDERLINE_SLACK * pen))
     line = np.zeros(mask.shape, bool)
     wide = sorted((blob for blob in blobs if blob.width >= length > 0), key=lambda blob: -blob.width)
