@@ -14,14 +14,7 @@ from pipeline.drawing import StrokeDrawing
 from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
 from pipeline.rows import drop_lone_marks, join_stray_rows
-from pipeline.segment import (
-    Blob,
-    drop_specks,
-    drop_underline_strokes,
-    drop_underlines,
-    merge_fragments,
-    typical_digit_height,
-)
+from pipeline.segment import Blob, drop_specks, merge_fragments, typical_digit_height
 from pipeline.slant import stroke_slant
 from pipeline.split import (
     Lattice,
@@ -35,6 +28,7 @@ from pipeline.split import (
 )
 from pipeline.strokes import check_canvas, check_pen_width, check_strokes
 from pipeline.types import Box, Classifier, Digit, Piece, ReadingMemo, Recognition, StrokeRenderer
+from pipeline.underlines import drop_underline_strokes, drop_underlines
 
 # Digits the classifier gives less than this probability are flagged unsure.
 UNSURE_THRESHOLD = 0.6

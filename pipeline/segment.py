@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -43,18 +43,6 @@ SIDE_SCORE = 0.25
 BAR_FLATNESS = 0.6
 BAR_TOP = 0.35
 BAR_MAX_WIDTH = 1.6
-# A component at least UNDERLINE_LENGTH digit heights and UNDERLINE_PENS pen widths wide, and no
-# taller than UNDERLINE_HEIGHT of a digit (a hand's line slopes and wavers), is a line drawn
-# under or over the number: the widest digit, a 7 with a long bar, is about one height wide.
-UNDERLINE_LENGTH = 1.5
-UNDERLINE_PENS = 10.0
-UNDERLINE_HEIGHT = 0.4
-# A single stroke (or a component) that flat is a line from UNDERLINE_STROKE_LENGTH digit
-# heights and UNDERLINE_STROKE_PENS pens wide when it lies wholly below the middle of the
-# drawing: no digit has a stroke that wide at its foot, while a 7's long bar, at its top, may be.
-UNDERLINE_STROKE_LENGTH = 1.0
-UNDERLINE_STROKE_PENS = 6.0
-SHORT_UNDERLINE = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
 # 8-connected components are two pixels apart at least, so a mask of fewer pixels than this
 # has fewer than 2**16 of them and 16-bit labels (faster to compute) suffice.
 SMALL_LABELS_PIXELS = 4 * 65535
@@ -127,62 +115,6 @@ def drop_specks(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob
     """Keep the components that are large enough, relative to the digits and the pen, to matter."""
     limit = max(SPECK_FRACTION * digit_height, DOT_PENS * pen)
     return [blob for blob in blobs if blob.extent >= limit]
-
-
-def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob]:
-    """Keep the components that are not lines drawn apart from the digits, under or over them.
-
-    Below the drawing's middle a line may be as short as a stroke drawn under the number.
-    """
-    if not blobs:
-        return blobs
-    middle = _middle(blobs)
-    return [
-        blob
-        for blob in blobs
-        if not is_underline(blob.width, blob.height, digit_height, pen)
-        and not (blob.top > middle and is_underline(blob.width, blob.height, digit_height, pen, SHORT_UNDERLINE))
-    ]
-
-
-def _middle(blobs: list[Blob]) -> float:
-    # Halfway between the top of the highest component and the bottom of the lowest.
-    return (min(blob.top for blob in blobs) + max(blob.bottom for blob in blobs)) / 2
-
-
-def drop_underline_strokes(
-    strokes: list[np.ndarray], bounds: Sequence[tuple[float, ...]], blobs: list[Blob], pen: float
-) -> list[np.ndarray]:
-    """Keep the strokes that are not a line drawn under the number (touching its digits or not).
-
-    `bounds`: each stroke's (left, top, right, bottom); `blobs`: the components of all the
-    strokes. A drawing that is only such lines is kept whole.
-    """
-    if not blobs:
-        return strokes
-    digit_height = typical_digit_height(blobs, pen)
-    middle = _middle(blobs)
-    left, top, right, bottom = np.asarray(bounds, dtype=np.float64).T
-    line = is_underline(right - left + pen, bottom - top + pen, digit_height, pen, SHORT_UNDERLINE)
-    line &= top > middle
-    return [stroke for stroke, drop in zip(strokes, line) if not drop] if 0 < line.sum() < len(strokes) else strokes
-
-
-def is_underline(
-    width, height, digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
-):
-    """Whether ink this wide and tall (numbers or arrays) is a line drawn under or over a number, not a digit.
-
-    `least`: the least width of such a line, in digit heights and in pen widths.
-    """
-    return (width >= underline_length(digit_height, pen, least)) & (height <= UNDERLINE_HEIGHT * digit_height)
-
-
-def underline_length(
-    digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
-) -> float:
-    """The least width of a line under a number: `least` digit heights and pen widths."""
-    return max(least[0] * digit_height, least[1] * pen)
 
 
 def merge_fragments(blobs: list[Blob], digit_height: float, charge: Callable[[int], None] | None = None) -> list[Blob]:

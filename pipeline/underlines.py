@@ -1,11 +1,26 @@
-"""Underlines that touch the digits in a picture: a straight stroke under the whole of its component."""
+"""Underlines: lines drawn under a number, as components, as strokes, and touching the digits of a picture."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from pipeline.segment import Blob, find_blobs, typical_digit_height, underline_length
+from pipeline.segment import Blob, find_blobs, typical_digit_height
+
+# A component at least UNDERLINE_LENGTH digit heights and UNDERLINE_PENS pen widths wide, and no
+# taller than UNDERLINE_HEIGHT of a digit (a hand's line slopes and wavers), is a line drawn
+# under or over the number: the widest digit, a 7 with a long bar, is about one height wide.
+UNDERLINE_LENGTH = 1.5
+UNDERLINE_PENS = 10.0
+UNDERLINE_HEIGHT = 0.4
+# A single stroke (or a component) that flat is a line from UNDERLINE_STROKE_LENGTH digit
+# heights and UNDERLINE_STROKE_PENS pens wide when it lies wholly below the middle of the
+# drawing: no digit has a stroke that wide at its foot, while a 7's long bar, at its top, may be.
+UNDERLINE_STROKE_LENGTH = 1.0
+UNDERLINE_STROKE_PENS = 6.0
+SHORT_UNDERLINE = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
 
 # A line touching the digits it underlines joins their component; it runs under at least this
 # share of the number's width (the joined feet of two 2s, or the bars of two 4s, run under a
@@ -25,6 +40,62 @@ BAND_ROWS = 256
 # At most this many of the widest components are examined, each in a pass over its box: a
 # number is underlined once or twice, and a picture of many nested frames costs no more.
 UNDERLINE_CANDIDATES = 3
+
+
+def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[Blob]:
+    """Keep the components that are not lines drawn apart from the digits, under or over them.
+
+    Below the drawing's middle a line may be as short as a stroke drawn under the number.
+    """
+    if not blobs:
+        return blobs
+    middle = _middle(blobs)
+    return [
+        blob
+        for blob in blobs
+        if not is_underline(blob.width, blob.height, digit_height, pen)
+        and not (blob.top > middle and is_underline(blob.width, blob.height, digit_height, pen, SHORT_UNDERLINE))
+    ]
+
+
+def _middle(blobs: list[Blob]) -> float:
+    # Halfway between the top of the highest component and the bottom of the lowest.
+    return (min(blob.top for blob in blobs) + max(blob.bottom for blob in blobs)) / 2
+
+
+def drop_underline_strokes(
+    strokes: list[np.ndarray], bounds: Sequence[tuple[float, ...]], blobs: list[Blob], pen: float
+) -> list[np.ndarray]:
+    """Keep the strokes that are not a line drawn under the number (touching its digits or not).
+
+    `bounds`: each stroke's (left, top, right, bottom); `blobs`: the components of all the
+    strokes. A drawing that is only such lines is kept whole.
+    """
+    if not blobs:
+        return strokes
+    digit_height = typical_digit_height(blobs, pen)
+    middle = _middle(blobs)
+    left, top, right, bottom = np.asarray(bounds, dtype=np.float64).T
+    line = is_underline(right - left + pen, bottom - top + pen, digit_height, pen, SHORT_UNDERLINE)
+    line &= top > middle
+    return [stroke for stroke, drop in zip(strokes, line) if not drop] if 0 < line.sum() < len(strokes) else strokes
+
+
+def is_underline(
+    width, height, digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
+):
+    """Whether ink this wide and tall (numbers or arrays) is a line drawn under or over a number, not a digit.
+
+    `least`: the least width of such a line, in digit heights and in pen widths.
+    """
+    return (width >= underline_length(digit_height, pen, least)) & (height <= UNDERLINE_HEIGHT * digit_height)
+
+
+def underline_length(
+    digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
+) -> float:
+    """The least width of a line under a number: `least` digit heights and pen widths."""
+    return max(least[0] * digit_height, least[1] * pen)
 
 
 def without_touching_underlines(ink: np.ndarray, mask: np.ndarray, pen: float) -> tuple[np.ndarray, np.ndarray]:
