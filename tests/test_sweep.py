@@ -24,6 +24,8 @@ TINY_TRIALS = [
     "200",
     "--sequence-cases",
     "0",
+    "--handwriting-numbers",
+    "2",
 ]
 
 
@@ -52,7 +54,7 @@ def test_two_workers_share_one_study_and_every_trial_is_a_nested_run(
     ]
     logs = [tmp_path / f"worker{index}.log" for index in range(2)]
     workers = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs]
-    statuses = [worker.wait(timeout=900) for worker in workers]
+    statuses = [worker.wait(timeout=540) for worker in workers]
     assert statuses == [0, 0], "\n".join(log.read_text()[-3000:] for log in logs)
 
     trials = optuna.load_study(study_name="tiny", storage=storage).trials

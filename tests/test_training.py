@@ -288,6 +288,8 @@ def test_config_rejects_bad_values():
         TrainConfig.for_profile("quick", promote="sometimes")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig.for_profile("quick", epochs=0)
+    with pytest.raises(ValueError, match="handwriting_numbers"):
+        TrainConfig.for_profile("quick", handwriting_numbers=0)
     for name in ("stroke_probability", "pair_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig.for_profile("quick", **{name: 1.5})

@@ -7,6 +7,11 @@ import sys
 
 from demnistify.constants import CHAMPION_ALIAS, MODEL_NAME
 
+HANDWRITING_NUMBERS_HELP = (
+    "numbers per validation font family read to score the run and gate its promotion (default 20; fewer: "
+    "faster, noisier)"
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the training subcommands to the `demnistify` parser."""
@@ -41,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="use only the first N training images (trying things out; not for a model to serve)",
     )
+    train.add_argument("--handwriting-numbers", type=int, help=HANDWRITING_NUMBERS_HELP)
     train.add_argument(
         "--promote",
         choices=("auto", "never"),
@@ -86,6 +92,7 @@ def _register_sweep(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--train-limit", type=int, help="use only the first N training images per trial")
     sweep.add_argument("--test-limit", type=int, help="score only the first N test images per trial")
     sweep.add_argument("--sequence-cases", type=int, help="multi-digit drawings scored per trial (0: none)")
+    sweep.add_argument("--handwriting-numbers", type=int, default=20, help=HANDWRITING_NUMBERS_HELP)
     sweep.add_argument("--promote", choices=("auto", "never"), default="auto")
     sweep.add_argument("--tracking-uri")
     sweep.add_argument("--data-dir")
@@ -106,6 +113,7 @@ def run_train(arguments: argparse.Namespace) -> int:
         learning_rate=arguments.learning_rate,
         promote=arguments.promote,
         train_limit=arguments.train_limit,
+        handwriting_numbers=arguments.handwriting_numbers,
         stroke_probability=arguments.stroke_probability,
         pair_probability=arguments.pair_probability,
         font_share=arguments.font_share,
@@ -144,6 +152,7 @@ def run_sweep(arguments: argparse.Namespace) -> int:
         train_limit=arguments.train_limit,
         test_limit=arguments.test_limit,
         sequence_cases=arguments.sequence_cases,
+        handwriting_numbers=arguments.handwriting_numbers,
         promote=arguments.promote,
         tracking_uri=arguments.tracking_uri,
         data_dir=arguments.data_dir,

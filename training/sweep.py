@@ -137,12 +137,11 @@ def _register_best(config: SweepConfig, best: optuna.trial.FrozenTrial) -> tuple
     from training.handwriting_gate import handwriting_gate, handwriting_numbers
     from training.model_logging import register
     from training.promotion import describe_and_gate
-    from training.train_config import TrainConfig
 
     client = connect(config.tracking_uri)
     ref = register(client, best.user_attrs["model_uri"], config.model_name)
     # The gate `train` uses: MNIST test and the validation families' handwriting, read by both versions.
-    numbers = handwriting_numbers(TrainConfig.handwriting_numbers, config.seed)
+    numbers = handwriting_numbers(config.handwriting_numbers, config.seed)
     verdict = describe_and_gate(
         client,
         ref,

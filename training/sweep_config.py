@@ -24,6 +24,8 @@ class SweepConfig:
     train_limit: int | None = None
     test_limit: int | None = None
     sequence_cases: int | None = None
+    # Numbers per validation font family that score each trial and gate the best one's promotion.
+    handwriting_numbers: int = 20
     seed: int = 42
     promote: str = "auto"
     tracking_uri: str | None = None
@@ -33,5 +35,7 @@ class SweepConfig:
     def __post_init__(self) -> None:
         if self.trials < 1 or not 1 <= self.min_epochs <= self.max_epochs:
             raise ValueError("trials must be >= 1 and 1 <= min_epochs <= max_epochs.")
+        if self.handwriting_numbers < 1:
+            raise ValueError(f"handwriting_numbers must be >= 1, got {self.handwriting_numbers}.")
         if self.promote not in ("auto", "never"):
             raise ValueError(f"promote must be auto or never, got {self.promote!r}.")

@@ -83,6 +83,7 @@ def objective(config: SweepConfig, parent_run_id: str):
             train_limit=config.train_limit,
             test_limit=config.test_limit,
             sequence_cases=config.sequence_cases,
+            handwriting_numbers=config.handwriting_numbers,
             seed=config.seed,
             tracking_uri=config.tracking_uri,
             data_dir=config.data_dir,

@@ -71,6 +71,8 @@ class TrainConfig:
         for name in ("stroke_probability", "pair_probability", "font_share", "allograph_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
+        if self.handwriting_numbers < 1:
+            raise ValueError(f"handwriting_numbers must be >= 1, got {self.handwriting_numbers}.")
         if not 0.0 < self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}.")
 
