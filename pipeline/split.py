@@ -43,6 +43,12 @@ BASELINE_COST = 1.0
 # two digits run together (training.augment, `pair_probability`), so serve models trained with
 # pairs; for the same reason cutting a blob no wider than a digit costs nothing.
 PIECE_BONUS = 0.0
+# A piece the model reads near chance (its top probability below UNSURE_PIECE, twice chance) is
+# more likely digits run together than one digit, as the model was trained to read those, and
+# pays UNSURE_PIECE_COST more: a blob of condensed digits read at chance as one digit then loses
+# to its cuts (figures in docs/design.md, "Splitting touching digits").
+UNSURE_PIECE = 0.2
+UNSURE_PIECE_COST = 1.0
 # Cutting through strokes by position costs this much log probability per cut: a pen
 # rarely runs through two digits, while halves of one wide stroke read as digits.
 BAND_CUT_COST = 3.0
@@ -169,13 +175,19 @@ def best_split(
             if prior is None:
                 continue
             prior -= wide_piece_cost(scored[1][2], digit_height)
-            gain = float(np.log(max(scored[0], PROBABILITY_FLOOR))) + PIECE_BONUS + prior - (cut_cost if start else 0.0)
+            gain = _log_score(scored[0]) + prior - (cut_cost if start else 0.0)
             extended = (_extend(before, part, scored[1], gain, digit_height) for before in ending.get(start, []))
             options = [reading for reading in extended if reading is not None]
             if options:
                 ending.setdefault(end, []).append(max(options, key=lambda option: option[0]))
     finals = [(total, parts) for total, parts, _ in ending.get(n, [])]
     return max(finals, key=lambda item: item[0]) if finals else (-np.inf, [])
+
+
+def _log_score(probability: float) -> float:
+    # A piece's log score from the model's top probability for it.
+    unsure = UNSURE_PIECE_COST if probability < UNSURE_PIECE else 0.0
+    return float(np.log(max(probability, PROBABILITY_FLOOR))) + PIECE_BONUS - unsure
 
 
 def wide_piece_cost(width: float, digit_height: float) -> float:

@@ -352,6 +352,15 @@ def test_a_piece_much_wider_than_a_digit_loses_to_plausible_halves():
     assert split_of({(0, 2): (0.99, (0, 0, 100, 100)), (0, 1): left, (1, 2): right}) == [("strokes", 0, 2)]
 
 
+def test_a_blob_read_at_chance_as_one_digit_loses_to_halves_read_as_digits():
+    # Two condensed digits run together, as wide as one digit, that the model reads at chance
+    # whole (p 0.15): halves it reads fairly surely (p 0.35 each) win.
+    whole, left, right = (0.15, (0, 0, 90, 100)), (0.35, (0, 0, 40, 100)), (0.35, (50, 0, 40, 100))
+    assert split_of({(0, 2): whole, (0, 1): left, (1, 2): right}) == [("strokes", 0, 1), ("strokes", 1, 2)]
+    # Read a little more surely whole (p 0.25), it stays one digit against the same halves.
+    assert split_of({(0, 2): (0.25, (0, 0, 90, 100)), (0, 1): left, (1, 2): right}) == [("strokes", 0, 2)]
+
+
 def test_pieces_read_in_drawing_order_never_step_back_to_the_left():
     # A 0 whose right side was traced first: the right stroke alone reads 7, the left one 1,
     # each more surely than the whole reads 0; a number is not written right to left.
