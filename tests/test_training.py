@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import time
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -280,6 +281,7 @@ def test_a_failure_after_registration_rolls_the_version_back(tmp_path, mnist_dir
 
 
 def test_config_rejects_bad_values():
+    from training.sweep_config import SweepConfig
     from training.train_config import PROFILES, TrainConfig
 
     with pytest.raises(ValueError, match="profile"):
@@ -288,8 +290,9 @@ def test_config_rejects_bad_values():
         TrainConfig.for_profile("quick", promote="sometimes")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig.for_profile("quick", epochs=0)
-    with pytest.raises(ValueError, match="handwriting_numbers"):
-        TrainConfig.for_profile("quick", handwriting_numbers=0)
+    for make in (partial(TrainConfig.for_profile, "quick"), SweepConfig):
+        with pytest.raises(ValueError, match="handwriting_numbers"):
+            make(handwriting_numbers=0)
     for name in ("stroke_probability", "pair_probability"):
         with pytest.raises(ValueError, match=name):
             TrainConfig.for_profile("quick", **{name: 1.5})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from demnistify.constants import MODEL_NAME, REPO_ROOT
+from training.train_config import TrainConfig
 
 DEFAULT_STORAGE = f"sqlite:///{REPO_ROOT / 'optuna.db'}"
 
@@ -25,7 +26,7 @@ class SweepConfig:
     test_limit: int | None = None
     sequence_cases: int | None = None
     # Numbers per validation font family that score each trial and gate the best one's promotion.
-    handwriting_numbers: int = 20
+    handwriting_numbers: int = TrainConfig.handwriting_numbers
     seed: int = 42
     promote: str = "auto"
     tracking_uri: str | None = None
