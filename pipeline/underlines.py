@@ -21,6 +21,7 @@ UNDERLINE_HEIGHT = 0.4
 UNDERLINE_STROKE_LENGTH = 1.0
 UNDERLINE_STROKE_PENS = 6.0
 SHORT_UNDERLINE = (UNDERLINE_STROKE_LENGTH, UNDERLINE_STROKE_PENS)
+LONG_UNDERLINE = (UNDERLINE_LENGTH, UNDERLINE_PENS)
 
 # A line touching the digits it underlines joins their component; it runs under at least this
 # share of the number's width (the joined feet of two 2s, or the bars of two 4s, run under a
@@ -50,11 +51,13 @@ def drop_underlines(blobs: list[Blob], digit_height: float, pen: float) -> list[
     if not blobs:
         return blobs
     middle = _middle(blobs)
+    # The short line's least width is below the long one's: one test, by where the blob lies.
     return [
         blob
         for blob in blobs
-        if not is_underline(blob.width, blob.height, digit_height, pen)
-        and not (blob.top > middle and is_underline(blob.width, blob.height, digit_height, pen, SHORT_UNDERLINE))
+        if not is_underline(
+            blob.width, blob.height, digit_height, pen, SHORT_UNDERLINE if blob.top > middle else LONG_UNDERLINE
+        )
     ]
 
 
@@ -81,9 +84,7 @@ def drop_underline_strokes(
     return [stroke for stroke, drop in zip(strokes, line) if not drop] if 0 < line.sum() < len(strokes) else strokes
 
 
-def is_underline(
-    width, height, digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
-):
+def is_underline(width, height, digit_height: float, pen: float, least: tuple[float, float] = LONG_UNDERLINE):
     """Whether ink this wide and tall (numbers or arrays) is a line drawn under or over a number, not a digit.
 
     `least`: the least width of such a line, in digit heights and in pen widths.
@@ -91,9 +92,7 @@ def is_underline(
     return (width >= underline_length(digit_height, pen, least)) & (height <= UNDERLINE_HEIGHT * digit_height)
 
 
-def underline_length(
-    digit_height: float, pen: float, least: tuple[float, float] = (UNDERLINE_LENGTH, UNDERLINE_PENS)
-) -> float:
+def underline_length(digit_height: float, pen: float, least: tuple[float, float] = LONG_UNDERLINE) -> float:
     """The least width of a line under a number: `least` digit heights and pen widths."""
     return max(least[0] * digit_height, least[1] * pen)
 
