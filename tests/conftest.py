@@ -17,11 +17,17 @@ from pathlib import Path
 import pytest
 
 from tests.server_support import CHROMIUM, CHROMIUM_ARGS, POSTGRES_BIN, as_database_user, free_port, healthy, wait_until
-from tests.support import TrainedStore, small_config
+from tests.support import TrainedStore, small_config, template_classifier
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests must never reach the network nor the repo's own tracking database.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+@pytest.fixture(scope="session")
+def classify():
+    """The template classifier (tests.support): reads the test templates' digits, no model needed."""
+    return template_classifier()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline import render_strokes_digit
+from pipeline import Recognition, recognize_strokes, render_strokes_digit
 
 # Digits drawn in a 100x100 box (y down), each a list of strokes. The 4, 5 and 7 are drawn
 # whole here; the tests draw them in pieces.
@@ -37,6 +37,11 @@ TEMPLATES = {
 def place(strokes, x: float, y: float, height: float = 100.0):
     """The strokes of a 100-unit digit, scaled to `height` pixels, with their box at (x, y)."""
     return [[[x + px * height / 100, y + py * height / 100] for px, py in stroke] for stroke in strokes]
+
+
+def read_strokes(strokes, classify, width: int = 600, height: int = 300, pen: float = 6.0) -> Recognition:
+    """Read strokes on a canvas of `width` x `height` drawn with a `pen` px pen."""
+    return recognize_strokes(strokes, width, height, classify, pen_width=pen)
 
 
 def template_classifier(calls: list | None = None, templates: dict | None = None):

@@ -16,11 +16,6 @@ from pipeline.split import Part
 from tests.support import TEMPLATES, place, template_classifier
 
 
-@pytest.fixture(scope="module")
-def classify():
-    return template_classifier()
-
-
 def shaped(digit: int, slant: float = 0.0, width: float = 1.0):
     """A template digit leaning right by `slant` (x per unit of height) and `width` times as wide."""
     return [[[50 + (x - 50) * width + slant * (100 - y), y] for x, y in stroke] for stroke in TEMPLATES[digit]]
