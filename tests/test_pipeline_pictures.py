@@ -6,10 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import (
-    rasterize_strokes,
-    recognize_image,
-)
+from pipeline import rasterize_strokes, recognize_image
 from pipeline.image import prepare_image
 from tests.support import TEMPLATES, place
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import (
-    rasterize_strokes,
-    recognize_image,
-)
+from pipeline import rasterize_strokes, recognize_image
 from tests.support import TEMPLATES, place, read_strokes
 
 
