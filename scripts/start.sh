@@ -14,7 +14,7 @@ if python -c "import sys; from registry.client import connect, get_alias; sys.ex
   echo "==> A promoted model is registered:"
   demnistify models
 else
-  echo "==> No promoted model is registered yet: training the quick profile (2-4 minutes)"
+  echo "==> No promoted model is registered yet: training the quick profile (about 5 minutes on 2 idle cores)"
   demnistify train --profile quick
 fi
 echo "==> Starting the server (Ctrl-C stops it)"
