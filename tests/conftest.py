@@ -1,5 +1,6 @@
-"""Shared fixtures: MNIST, a small model trained into a temporary MLflow store and per-module copies of it, a
-team's deployment (PostgreSQL, `mlflow server` on it) on loopback ports, and headless Chromium.
+"""Shared fixtures: the template classifier, MNIST, a small model trained into a temporary MLflow store and
+per-module copies of it, a team's deployment (PostgreSQL, `mlflow server` on it) on loopback ports, and headless
+Chromium.
 
 Helpers that are not fixtures live in tests/support.py (drawings, configs) and tests/server_support.py (servers).
 """
