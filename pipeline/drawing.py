@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pipeline.budget import CLIP_POINT, PIECE, RENDER_POINT, SPAN, Budget
 from pipeline.cuts import cut_positions, ink_profile
 from pipeline.normalize import render_strokes_digit
-from pipeline.rasterize import draw_polylines
-from pipeline.segment import Blob, find_blobs
+from pipeline.segment import Blob
 from pipeline.slant import shear_points
 from pipeline.split import (
     BAND_CUT_COST,
@@ -23,14 +21,10 @@ from pipeline.split import (
     min_piece_height,
     wide_piece_cost,
 )
+from pipeline.stroke_labels import label_strokes, stroke_bounds
 from pipeline.strokes import Polyline, clip_band
 from pipeline.types import Box, Piece, StrokeRenderer
 
-# Strokes are labeled on a raster of at most this many pixels covering the drawing; a
-# finer raster would only make connected-component labeling slower.
-SEGMENT_PIXELS = 60_000
-# Raster values above this are ink for labeling: anti-aliased fringes do not join strokes.
-INK_THRESHOLD = 64
 # Pieces of strokes left by a cut that are shorter than this fraction of the digit height
 # belong to the neighbouring digit.
 SLIVER_FRACTION = 0.12
@@ -65,41 +59,29 @@ class StrokeDrawing:
     def build(
         cls, strokes: list[Polyline], pen: float, render: StrokeRenderer = render_strokes_digit, slant: float = 0.0
     ) -> "StrokeDrawing":
-        """Rasterize the strokes, sheared upright by `slant`, at a reduced scale and label their components.
+        """Label the strokes' components, sheared upright by `slant`, on a reduced raster.
 
         `render` makes the pieces, from the strokes as drawn.
         """
         written = strokes
         if slant:
             strokes = [shear_points(line, slant, 0.0) for line in strokes]
-        points = np.concatenate(strokes)
-        # Only the drawn area is rasterized, with room for the pen around it.
-        origin = points.min(axis=0) - pen - 1
-        extent = points.max(axis=0) + pen + 1 - origin
-        scale = min(1.0, float(np.sqrt(SEGMENT_PIXELS / np.prod(extent))))
-        shifted = [(line - origin) * scale for line in strokes]
-        raster_size = np.ceil(extent * scale).astype(int) + 1
-        raster = draw_polylines(shifted, int(raster_size[0]), int(raster_size[1]), max(1.0, pen * scale))
-        _, mask = cv2.threshold(raster, INK_THRESHOLD, 1, cv2.THRESH_BINARY)
-        labels, blobs = find_blobs(mask, scale, (float(origin[0]), float(origin[1])))
-        stroke_labels = _stroke_labels(labels, shifted)
-        starts = np.cumsum([0] + [len(line) for line in strokes[:-1]])
-        bounds = _bounds(points, starts)
-        members = {int(label): np.flatnonzero(stroke_labels == label) for label in np.unique(stroke_labels)}
+        found = label_strokes(strokes, pen)
+        members = {int(label): np.flatnonzero(found.stroke_labels == label) for label in np.unique(found.stroke_labels)}
         return cls(
             tuple(strokes),
-            stroke_labels,
-            labels,
-            scale,
-            (float(origin[0]), float(origin[1])),
+            found.stroke_labels,
+            found.labels,
+            found.scale,
+            found.origin,
             pen,
-            tuple(blobs),
-            bounds,
+            found.blobs,
+            stroke_bounds(strokes),
             members,
             render,
             slant,
             tuple(written) if slant else (),
-            _bounds(np.concatenate(written), starts) if slant else (),
+            stroke_bounds(written) if slant else (),
         )
 
     def whole(self, blob: Blob) -> Part:
@@ -243,13 +225,6 @@ class StrokeDrawing:
         return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
-def _bounds(points: np.ndarray, starts: np.ndarray) -> tuple[tuple[float, float, float, float], ...]:
-    # Each stroke's box, as plain floats: a part's box is the min and max of a few of them, cheaper than numpy.
-    return tuple(
-        map(tuple, np.hstack([np.minimum.reduceat(points, starts), np.maximum.reduceat(points, starts)]).tolist())
-    )
-
-
 def _between_strokes(count: int) -> list[Lattice]:
     # Cuts between any of a blob's strokes in drawing order, unless it has too many to try.
     return [Lattice("strokes", list(range(count + 1)))] if count <= MAX_STROKES else []
@@ -263,16 +238,6 @@ def _cut_by_position(blob: Blob, strokes: int, digit_height: float) -> bool:
         or strokes > MAX_STROKES
         or blob.width > MAX_DIGIT_WIDTH * digit_height
     )
-
-
-def _stroke_labels(labels: np.ndarray, lines: list[np.ndarray]) -> np.ndarray:
-    # A stroke's own pixels are ink, so its points name its component: the largest label
-    # found along it (a stroke is connected, so all its ink has one label).
-    points = np.round(np.concatenate(lines)).astype(np.int64)
-    cols = np.clip(points[:, 0], 0, labels.shape[1] - 1)
-    rows = np.clip(points[:, 1], 0, labels.shape[0] - 1)
-    starts = np.cumsum([0] + [len(line) for line in lines[:-1]])
-    return np.maximum.reduceat(labels[rows, cols], starts)
 
 
 def _length(part: np.ndarray) -> float:
