@@ -32,6 +32,13 @@ WIDE_PIECE_COST = 0.1
 # digit, like the stem of a 4, overlaps its other part much more); slanted handwriting puts the
 # foot of each digit under the head of the one before, so the boxes of neighbours overlap.
 PIECE_MAX_OVERLAP = 0.3
+# A piece lying within its neighbour's width (their overlap more than CONTAINED of the narrower
+# one's width) is more often a part of one digit than a digit of its own: the stem of a
+# condensed 7 whose bar the digit before took reads 1 as surely as the whole reads 7. Such
+# neighbours pay CONTAINED_COST; no veto, since a tight, slanted row puts a 1 within the width
+# of the digit beside it (figures in docs/design.md, "Splitting touching digits").
+CONTAINED = 0.9
+CONTAINED_COST = 0.3
 # Digits stand on a common baseline: neighbours whose bottoms differ by more than
 # BASELINE_SLACK digit heights (slant and jitter) pay BASELINE_COST in log probability per
 # BASELINE_STEP more. The loop and the stem of a 9, or the two strokes of a 4, do not.
@@ -159,7 +166,7 @@ def best_split(
     Dynamic programming over (end, start of the last piece): a piece scores the log of its
     top probability plus PIECE_BONUS, less what it pays for being short; each cut costs
     `cut_cost` plus what the two pieces beside it pay for not standing side by side on one
-    baseline. The whole is always a candidate.
+    baseline, or for one lying within the other's width. The whole is always a candidate.
     """
     kind, bounds = lattice
     n = len(bounds) - 1
@@ -218,10 +225,11 @@ def _link(first: Box, second: Box, digit_height: float) -> float | None:
     # The log prior of two neighbouring pieces being two digits: None when they overlap
     # like parts of one digit or when the later one lies to the left (digits are written left
     # to right, while a traced 0 may start with its right side: two strokes read "71"), a cost
-    # when they do not share a baseline. Touching digits written right to left are then cut
-    # only by position (BAND_CUT_COST).
+    # when they do not share a baseline or one lies within the other's width. Touching digits
+    # written right to left are then cut only by position (BAND_CUT_COST).
     overlap = min(first[0] + first[2], second[0] + second[2]) - max(first[0], second[0])
     if overlap > PIECE_MAX_OVERLAP * digit_height or box_center(second) < box_center(first):
         return None
     drop = abs(first[1] + first[3] - second[1] - second[3]) / digit_height
-    return -BASELINE_COST * max(0.0, drop - BASELINE_SLACK) / BASELINE_STEP
+    contained = CONTAINED_COST if overlap > CONTAINED * min(first[2], second[2]) else 0.0
+    return -BASELINE_COST * max(0.0, drop - BASELINE_SLACK) / BASELINE_STEP - contained

@@ -49,3 +49,18 @@ def test_a_short_digit_counts_as_one_in_a_row_of_touching_digits_only():
             ("strokes", [0, 1, 2]), lambda part, pieces=pieces: pieces.get(part[1:]), 100.0, min_height=least
         )
         assert reading[1] == expected
+
+
+def test_a_stem_within_its_neighbours_width_goes_back_to_its_bar():
+    # A condensed 5 then 7, drawn 5's strokes, the 7's bar, the 7's stem: the 5 with the bar
+    # read 5 and the stem alone read 1 as surely as the 5 and the 7 read, but the stem lies
+    # within the width of the piece before it.
+    five, five_and_bar = (1.0, (0, 0, 40, 100)), (1.0, (0, 0, 75, 100))
+    seven, stem, whole = (0.99, (40, 0, 35, 100)), (1.0, (58, 5, 12, 95)), (0.1, (0, 0, 75, 100))
+    pieces = {(0, 1): five, (0, 2): five_and_bar, (1, 3): seven, (2, 3): stem, (0, 3): whole}
+    reading = best_split(("strokes", [0, 1, 2, 3]), lambda part: pieces.get(part[1:]), 100.0)[1]
+    assert reading == [("strokes", 0, 1), ("strokes", 1, 3)]
+    # A stem standing clear of the 5-and-bar's width is a 1 after a 5.
+    pieces[(2, 3)] = (1.0, (78, 5, 12, 95))
+    reading = best_split(("strokes", [0, 1, 2, 3]), lambda part: pieces.get(part[1:]), 100.0)[1]
+    assert reading == [("strokes", 0, 2), ("strokes", 2, 3)]
