@@ -6,9 +6,9 @@ from pipeline.segment import Blob
 from pipeline.split import best_split, min_piece_height
 
 
-def split_of(pieces: dict, size: float = 100.0) -> list:
-    """The best reading of a two-atom stroke lattice whose parts read as `pieces` says: (p, box)."""
-    return best_split(("strokes", [0, 1, 2]), lambda part: pieces.get(part[1:]), size)[1]
+def split_of(pieces: dict, size: float = 100.0, atoms: int = 2) -> list:
+    """The best reading of a stroke lattice of `atoms` atoms whose parts read as `pieces` says: (p, box)."""
+    return best_split(("strokes", list(range(atoms + 1))), lambda part: pieces.get(part[1:]), size)[1]
 
 
 def test_a_piece_much_wider_than_a_digit_loses_to_plausible_halves():
@@ -58,9 +58,7 @@ def test_a_stem_within_its_neighbours_width_goes_back_to_its_bar():
     five, five_and_bar = (1.0, (0, 0, 40, 100)), (1.0, (0, 0, 75, 100))
     seven, stem, whole = (0.99, (40, 0, 35, 100)), (1.0, (58, 5, 12, 95)), (0.1, (0, 0, 75, 100))
     pieces = {(0, 1): five, (0, 2): five_and_bar, (1, 3): seven, (2, 3): stem, (0, 3): whole}
-    reading = best_split(("strokes", [0, 1, 2, 3]), lambda part: pieces.get(part[1:]), 100.0)[1]
-    assert reading == [("strokes", 0, 1), ("strokes", 1, 3)]
+    assert split_of(pieces, atoms=3) == [("strokes", 0, 1), ("strokes", 1, 3)]
     # A stem standing clear of the 5-and-bar's width is a 1 after a 5.
     pieces[(2, 3)] = (1.0, (78, 5, 12, 95))
-    reading = best_split(("strokes", [0, 1, 2, 3]), lambda part: pieces.get(part[1:]), 100.0)[1]
-    assert reading == [("strokes", 0, 2), ("strokes", 2, 3)]
+    assert split_of(pieces, atoms=3) == [("strokes", 0, 2), ("strokes", 2, 3)]
