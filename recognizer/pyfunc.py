@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import mlflow.pyfunc
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -57,7 +58,9 @@ class DrawingRecognizer(mlflow.pyfunc.PythonModel):
             logger.warning("Running the float digit graph: %s", error)
             self._classify = self._classify_pictures
 
-    def predict(self, context, model_input, params=None) -> list[dict]:
+    # Loaded as a pyfunc, the logged signature hands drawings over as a DataFrame, which MLflow
+    # takes as a hint to infer nothing from (`read_drawings` also takes plain lists and dicts).
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> list[dict]:
         return read_drawings(self._classify, model_input, self._classify_pictures)
 
 
