@@ -15,6 +15,25 @@ HANDWRITING_NUMBERS_HELP = (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the training subcommands to the `demnistify` parser."""
+    _register_train(subparsers)
+
+    _register_sweep(subparsers)
+
+    models = subparsers.add_parser("models", help="list registered versions, their test accuracy and aliases")
+    models.add_argument("--tracking-uri")
+    models.set_defaults(handler=run_models)
+
+    promote = subparsers.add_parser("promote", help=f"move the `{CHAMPION_ALIAS}` alias to VERSION")
+    promote.add_argument("version")
+    promote.add_argument("--tracking-uri")
+    promote.set_defaults(handler=run_promote)
+
+    download = subparsers.add_parser("download-data", help="download MNIST from the public mirrors (checksummed)")
+    download.add_argument("--data-dir", help="target folder (default ./data/mnist)")
+    download.set_defaults(handler=run_download)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a CNN on MNIST, track it in MLflow and register it")
     train.add_argument(
         "--profile",
@@ -56,21 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
     train.add_argument("--data-dir", help="MNIST folder (default: MNIST_DIR, ./data/mnist, ../shared/data/mnist)")
     train.set_defaults(handler=run_train)
-
-    _register_sweep(subparsers)
-
-    models = subparsers.add_parser("models", help="list registered versions, their test accuracy and aliases")
-    models.add_argument("--tracking-uri")
-    models.set_defaults(handler=run_models)
-
-    promote = subparsers.add_parser("promote", help=f"move the `{CHAMPION_ALIAS}` alias to VERSION")
-    promote.add_argument("version")
-    promote.add_argument("--tracking-uri")
-    promote.set_defaults(handler=run_promote)
-
-    download = subparsers.add_parser("download-data", help="download MNIST from the public mirrors (checksummed)")
-    download.add_argument("--data-dir", help="target folder (default ./data/mnist)")
-    download.set_defaults(handler=run_download)
 
 
 def _register_sweep(subparsers: argparse._SubParsersAction) -> None:
