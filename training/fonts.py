@@ -101,7 +101,11 @@ def render_glyph(path: Path, digit: str, pixels: int = GLYPH_EM_PIXELS) -> Glyph
 
 
 def thickened(ink: np.ndarray, pen_in_box: float) -> np.ndarray:
-    """The glyph with its pen widened to `pen_in_box` pixels of a 20 px digit box, if thinner."""
+    """The glyph with its pen widened to `pen_in_box` pixels of a 20 px digit box, if thinner.
+
+    The wider pen inks fully wherever the glyph's path runs (PATH_COVERAGE): a hairline that
+    anti-aliasing drew faint is widened into a stroke, as a pen draws it, not into a gray band.
+    """
     height, width = ink.shape
     wanted = pen_in_box * max(height, width) / 20.0
     current = estimate_pen_width((ink > 127).astype(np.uint8))
@@ -109,7 +113,8 @@ def thickened(ink: np.ndarray, pen_in_box: float) -> np.ndarray:
     if grow < 1:
         return ink
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow + 1, grow + 1))
-    return cv2.dilate(np.pad(ink, grow), kernel)
+    path = np.where(ink >= PATH_COVERAGE, 255, ink).astype(np.uint8)
+    return cv2.dilate(np.pad(path, grow), kernel)
 
 
 def pen_path(ink: np.ndarray) -> np.ndarray:
