@@ -33,7 +33,8 @@ PEN_RANGE = (1.6, 3.2)
 # middle traced as the closed loop of an 8; figures in docs/design.md, "Handwriting beyond MNIST").
 TRACE_PEN = PEN_RANGE[0]
 # A hairline thinner than a pixel is drawn faint by anti-aliasing, and would vanish from the
-# copy that is traced: a pixel at least this much inked (of 255) is where the pen passed.
+# copy that is traced, or be widened into a faint band: a pixel at least this much inked (of
+# 255) is where the pen passed.
 PATH_COVERAGE = 64
 # Besides its own shape, each glyph is also drawn narrower and wider by a factor from these
 # ranges: condensed hands write tall, narrow digits, and a wide digit must still read whole.
