@@ -97,12 +97,18 @@ def test_a_glyphs_strokes_keep_apart_what_a_thick_pen_would_join():
     assert len(strokes) == 2 and abs(columns[0] - 8 - shift) < 3 and abs(columns[1] - 23 - shift) < 3
 
 
-def test_a_widened_pen_inks_a_faint_hairline_as_a_stroke():
-    # A small glyph (30 px tall): two bars joined by a hairline that anti-aliasing drew at a
-    # third of full ink. The widest pen (4.8 px here) draws it as a stroke, not a gray band.
+def _bars_joined_by_a_faint_hairline() -> np.ndarray:
+    # A small glyph (30 px tall): two bars joined by a hairline thinner than a pixel, which
+    # anti-aliasing drew at a third of full ink (row 15), as in an H.
     shape = np.zeros((30, 24), np.uint8)
     shape[:, 2:5] = shape[:, 19:22] = 255
     shape[15, 5:19] = 85
+    return shape
+
+
+def test_a_widened_pen_inks_a_faint_hairline_as_a_stroke():
+    # The widest pen (4.8 px here) draws the hairline as a stroke, not a gray band.
+    shape = _bars_joined_by_a_faint_hairline()
     thick = thickened(shape, PEN_RANGE[1])
     grow = (thick.shape[0] - shape.shape[0]) // 2
     assert grow >= 1
@@ -111,11 +117,7 @@ def test_a_widened_pen_inks_a_faint_hairline_as_a_stroke():
 
 
 def test_a_hairline_drawn_faint_stays_on_the_traced_path():
-    # A small glyph (30 px tall): two bars joined by a hairline thinner than a pixel, which
-    # anti-aliasing drew at a third of full ink. Its path joins the bars, as in an H.
-    shape = np.zeros((30, 24), np.uint8)
-    shape[:, 2:5] = shape[:, 19:22] = 255
-    shape[15, 5:19] = 85
+    shape = _bars_joined_by_a_faint_hairline()
     path = np.zeros_like(shape)
     for line in glyph_strokes(shape, shape.shape):
         cv2.polylines(path, [np.round(line).astype(np.int32)], False, 255, 1)
