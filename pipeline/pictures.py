@@ -10,7 +10,7 @@ from pipeline.image_drawing import ImageDrawing
 from pipeline.recognize import recognize_drawing
 from pipeline.slant import image_slant, slants_to_try
 from pipeline.split import PROBABILITY_FLOOR
-from pipeline.types import Classifier, Recognition
+from pipeline.types import Classifier, Digit, Recognition
 from pipeline.underlines import without_touching_underlines
 
 # A reading whose every digit is at least this sure is kept as it is: re-reading only the rest
@@ -33,7 +33,7 @@ def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Bud
     budget = budget or Budget.for_pixels(ink.size)
     first, *others = slants_to_try(image_slant(ink))
     best = recognize_drawing(ImageDrawing.build(ink, mask, pen, first), classify, budget=budget)
-    if all(digit.confidence >= SURE_DIGIT for digit in best.digits):
+    if all(_top_probability(digit) >= SURE_DIGIT for digit in best.digits):
         return best
     for slant in others:
         try:
@@ -46,5 +46,11 @@ def recognize_image(image: np.ndarray | bytes, classify: Classifier, budget: Bud
 
 def _sureness(recognition: Recognition) -> float:
     # The log probability of all the digits together, which a reading in fewer digits pays less of.
-    confidences = [digit.confidence for digit in recognition.digits]
+    confidences = [_top_probability(digit) for digit in recognition.digits]
     return float(np.log(np.maximum(confidences, PROBABILITY_FLOOR)).sum()) if confidences else -np.inf
+
+
+def _top_probability(digit: Digit) -> float:
+    # How sure the classifier is of the digit's piece: a 7 read as its writer's flagged 1
+    # (pipeline.one_hand) keeps the sureness of its reading as 7.
+    return max(probability for _, probability in digit.candidates)

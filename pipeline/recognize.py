@@ -13,6 +13,7 @@ from pipeline.budget import PAIR_TEST, SPAN, Budget
 from pipeline.drawing import StrokeDrawing
 from pipeline.image_drawing import ImageDrawing
 from pipeline.normalize import render_strokes_digit
+from pipeline.one_hand import flagged_ones
 from pipeline.rows import drop_lone_marks, join_stray_rows
 from pipeline.segment import Blob, drop_specks, merge_fragments, typical_digit_height
 from pipeline.slant import stroke_slant
@@ -103,7 +104,7 @@ def recognize_drawing(
     for line, (row, joined) in enumerate(zip(rows, pairs)):
         alone = [readings[blob.labels, False] for blob in row]
         together = {index: readings[pair.labels, True] for index, pair in joined.items()}
-        digits += [_on_line(digit, line) for digit in best_row(alone, together)]
+        digits += [_on_line(digit, line) for digit in flagged_ones(best_row(alone, together))]
     return _assemble(digits)
 
 
