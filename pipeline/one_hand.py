@@ -31,20 +31,19 @@ def flagged_ones(row: list[Digit]) -> list[Digit]:
 
 def _one_odds(digit: Digit) -> float:
     # Log odds of 1 against 7 from the digit's top candidates.
-    probability = dict(digit.candidates)
-    return math.log(max(probability.get(1, 0.0), ODDS_FLOOR)) - math.log(max(probability.get(7, 0.0), ODDS_FLOOR))
+    return math.log(max(_probability(digit, 1), ODDS_FLOOR)) - math.log(max(_probability(digit, 7), ODDS_FLOOR))
+
+
+def _probability(digit: Digit, label: int) -> float:
+    return dict(digit.candidates).get(label, 0.0)
 
 
 def _is_flagged_one(digit: Digit, plainest: float) -> bool:
-    return (
-        digit.label == 7
-        and dict(digit.candidates).get(1, 0.0) >= FLAGGED_ONE
-        and _one_odds(digit) - plainest > ONE_SEVEN_GAP
-    )
+    return digit.label == 7 and _probability(digit, 1) >= FLAGGED_ONE and _one_odds(digit) - plainest > ONE_SEVEN_GAP
 
 
 def _as_one(digit: Digit) -> Digit:
     # The model gave 7 more than 1, so the 1 is below one half: the digit is shown unsure.
-    one = dict(digit.candidates)[1]
+    one = _probability(digit, 1)
     others = tuple(candidate for candidate in digit.candidates if candidate[0] != 1)
     return replace(digit, label=1, confidence=one, candidates=((1, one), *others), unsure=True)

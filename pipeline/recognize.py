@@ -80,7 +80,8 @@ def recognize_drawing(
     """Segment a prepared drawing, classify all digit candidates in one call, and assemble the result.
 
     Each blob is read alone and, where it touches its neighbour, together with it (see
-    `pipeline.split.PAIR_GAP`); each row keeps its best reading. With a `memo` (stroke
+    `pipeline.split.PAIR_GAP`); each row keeps its best reading, a 7 far more like a 1 than the
+    row's plainest 7 read as its writer's flagged 1 (`pipeline.one_hand`). With a `memo` (stroke
     drawings only), blobs read before with the same strokes, pen and digit height are not read
     again. Work that grows faster than the drawing is charged to `budget` before it is done.
     """
