@@ -26,16 +26,19 @@ def flag_blind_classifier(batch: np.ndarray) -> np.ndarray:
     return out
 
 
+# "717" in one hand: the flagged 1 between two plain 7s.
+SEVEN_ONE_SEVEN = at(SEVEN, 40) + at(FLAGGED_ONE, 200) + at(SEVEN, 300)
+
+
 def test_a_seven_far_more_like_a_one_than_the_lines_plain_seven_reads_one():
-    result = read_strokes(at(SEVEN, 40) + at(FLAGGED_ONE, 200) + at(SEVEN, 300), flag_blind_classifier)
+    result = read_strokes(SEVEN_ONE_SEVEN, flag_blind_classifier)
     assert result.text == "717"
     one = result.digits[1]
     assert (one.label, one.candidates[0], one.unsure) == (1, (1, one.confidence), True)
 
 
 def test_a_flagged_one_in_a_picture_reads_one():
-    drawing = at(SEVEN, 40) + at(FLAGGED_ONE, 200) + at(SEVEN, 300)
-    assert recognize_image(png_of(drawing), flag_blind_classifier).text == "717"
+    assert recognize_image(png_of(SEVEN_ONE_SEVEN), flag_blind_classifier).text == "717"
 
 
 def test_a_lone_seven_and_a_line_of_plain_sevens_stay_sevens():
